@@ -1,0 +1,1 @@
+"""Quantisation, confidence calibration and per-user baselines. Wraps ``model``; reads recorded windows."""

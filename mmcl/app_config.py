@@ -1,0 +1,36 @@
+"""The one app config, composed of each component's config dataclass.
+
+Load order: dataclass defaults ← YAML file(s) ← ``key=value`` overrides. Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from model.config import DataConfig, ModelConfig, TrainConfig
+from model.configlib import apply_overrides, deep_merge, from_dict, read_yaml, to_dict
+
+
+@dataclass
+class AppConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+
+def load_app_config(
+    files: list[str | Path] | tuple[str | Path, ...] = (),
+    overrides: list[str] | tuple[str, ...] = (),
+    base: dict[str, Any] | None = None,
+) -> AppConfig:
+    """Merge ``base`` ← each YAML file ← overrides, then build the AppConfig strictly."""
+    data: dict[str, Any] = dict(base or {})
+    for f in files:
+        data = deep_merge(data, read_yaml(f))
+    apply_overrides(data, list(overrides))
+    return from_dict(AppConfig, data)

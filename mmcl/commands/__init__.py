@@ -1,0 +1,16 @@
+"""CLI command groups; each module defines ``register(app)``. Add new modules to ``COMMAND_MODULES``."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "mmcl.commands.train_cmd",
+)
+
+
+def register_all(app: typer.Typer) -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)

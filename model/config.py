@@ -1,0 +1,110 @@
+"""Config dataclasses of the model, its training and its data (composed into the app config by ``mmcl``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from model.errors import ConfigError
+
+Task = Literal["regression", "classification"]
+Ablation = Literal["none", "no_csd", "no_self_attn", "no_cross_attn"]
+CsdVariant = Literal["paper", "reference"]
+DataFormat = Literal["mmsa", "mult-iemocap", "cmdc", "auto"]
+
+ABLATIONS: tuple[str, ...] = ("none", "no_csd", "no_self_attn", "no_cross_attn")
+
+
+@dataclass
+class ModelConfig:
+    """The MMCL network. Input sizes are read from the data (0 = not known yet)."""
+
+    dim_vision: int = 0
+    dim_audio: int = 0
+    dim_text: int = 0
+    d_model: int = 256  # shared latent size d (paper: 256)
+    n_heads: int = 4
+    ff_mult: int = 2  # feed-forward hidden size = ff_mult * d_model
+    enhance_layers: int = 1  # self-attention + FF blocks on the common part
+    cross_layers: int = 1  # cross-attention blocks (query common, key/value specific)
+    dropout: float = 0.1
+    # 'reference' was picked as default by measurement on planted data (see README, "CSD variants").
+    csd: CsdVariant = "reference"
+    ablation: Ablation = "none"
+    task: Task = "regression"
+    num_labels: int = 1  # independent label groups (IEMOCAP: 4 emotions)
+    num_classes: int = 1  # classes per group (regression: 1)
+    head_hidden: int = 256
+
+    def __post_init__(self) -> None:
+        for name in ("dim_vision", "dim_audio", "dim_text"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"model.{name} must be >= 0")
+        if self.d_model <= 0 or self.n_heads <= 0 or self.d_model % self.n_heads:
+            raise ConfigError(
+                f"model.d_model ({self.d_model}) must be a positive multiple of model.n_heads ({self.n_heads})"
+            )
+        if self.enhance_layers < 1 or self.cross_layers < 1:
+            raise ConfigError("model.enhance_layers and model.cross_layers must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+        if self.task == "regression" and (self.num_classes != 1 or self.num_labels != 1):
+            raise ConfigError("regression models have model.num_classes = 1 and model.num_labels = 1")
+        if self.task == "classification" and self.num_classes < 2:
+            raise ConfigError("classification needs model.num_classes >= 2")
+
+    @property
+    def input_dims(self) -> dict[str, int]:
+        return {"vision": self.dim_vision, "audio": self.dim_audio, "text": self.dim_text}
+
+    @property
+    def out_dim(self) -> int:
+        return self.num_labels * self.num_classes
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation (paper: Adam, lr 3e-4, batch 64 for MSA / 128 for MER and MDA, 200 epochs)."""
+
+    lr: float = 3e-4
+    batch_size: int = 64
+    epochs: int = 200
+    patience: int = 20  # early stopping: epochs without improvement on the validation split
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0  # 0 disables clipping
+    seed: int = 0
+    contrastive_weight: float = 0.1  # λ in L = L_task + λ·L_CL
+    temperature: float = 0.1  # InfoNCE temperature
+    regression_loss: Literal["l1", "mse"] = "l1"
+    select_metric: str = "auto"  # auto: mae (regression) / f1 (classification); or any metric key
+    num_threads: int = 0  # torch intra-op threads (0 = torch's default)
+    device: str = "cpu"
+    deterministic: bool = True
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0 or self.batch_size < 1 or self.epochs < 1 or self.patience < 1:
+            raise ConfigError("train.lr, train.batch_size, train.epochs and train.patience must be positive")
+        if self.temperature <= 0:
+            raise ConfigError("train.temperature must be > 0")
+        if self.contrastive_weight < 0:
+            raise ConfigError("train.contrastive_weight must be >= 0")
+
+
+@dataclass
+class DataConfig:
+    """Where the data is and how to read it."""
+
+    path: str = ""
+    format: DataFormat = "auto"
+    max_len: int = 0  # steps per modality; 0 = as stored (unaligned data is resampled to this length)
+    fold: int = 0  # CMDC: which of the subject-wise folds is the test fold
+    n_folds: int = 5
+    phq_threshold: float = 9.0  # CMDC: PHQ-9 >= threshold is the positive (depressed) class
+    mmsa_labels: Literal["regression", "classification"] = "regression"
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.max_len < 0:
+            raise ConfigError("data.max_len must be >= 0")
+        if not 0 <= self.fold < self.n_folds or self.n_folds < 3:
+            raise ConfigError(f"data.fold must be in [0, {self.n_folds}) and data.n_folds >= 3")

@@ -1,0 +1,139 @@
+"""Feature-set definitions: the one place where every input column is named.
+
+A model is only meaningful on the features it was trained on. Datasets written by ``mmcl extract`` and
+checkpoints carry the feature set's name, version and column counts; the live pipeline refuses a
+checkpoint whose feature set differs from the one it computes (``check_compatible``).
+
+The live feature set (``LIVE_FEATURE_SET``) is what ``realtime.features`` computes, offline over files and
+online from devices, on a 10 Hz grid (one step per 100 ms):
+
+* vision (56): the 52 MediaPipe FaceLandmarker blendshape scores, head yaw/pitch/roll in degrees from the
+  facial transformation matrix, and a face-present flag (steps without a face are also masked).
+* audio (34): MFCC 0..24, log-energy, log-F0 (yin; 0 when unvoiced), voicing probability and a few
+  voice-quality descriptors. These are *not* COVAREP-74 (which cannot be computed live); the names say
+  what each column really is.
+* text (384): all-MiniLM-L6-v2 sentence embedding of the words spoken around each step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from model.errors import CheckpointError
+
+MODALITIES: tuple[str, str, str] = ("vision", "audio", "text")
+
+BLENDSHAPES: tuple[str, ...] = tuple(
+    """_neutral browDownLeft browDownRight browInnerUp browOuterUpLeft browOuterUpRight cheekPuff
+    cheekSquintLeft cheekSquintRight eyeBlinkLeft eyeBlinkRight eyeLookDownLeft eyeLookDownRight eyeLookInLeft
+    eyeLookInRight eyeLookOutLeft eyeLookOutRight eyeLookUpLeft eyeLookUpRight eyeSquintLeft eyeSquintRight
+    eyeWideLeft eyeWideRight jawForward jawLeft jawOpen jawRight mouthClose mouthDimpleLeft mouthDimpleRight
+    mouthFrownLeft mouthFrownRight mouthFunnel mouthLeft mouthLowerDownLeft mouthLowerDownRight mouthPressLeft
+    mouthPressRight mouthPucker mouthRight mouthRollLower mouthRollUpper mouthShrugLower mouthShrugUpper
+    mouthSmileLeft mouthSmileRight mouthStretchLeft mouthStretchRight mouthUpperUpLeft mouthUpperUpRight
+    noseSneerLeft noseSneerRight""".split()
+)
+
+VISION_COLUMNS: tuple[str, ...] = (
+    *(f"bs_{name.lstrip('_')}" for name in BLENDSHAPES),
+    "head_yaw_deg",
+    "head_pitch_deg",
+    "head_roll_deg",
+    "face_present",
+)
+
+AUDIO_COLUMNS: tuple[str, ...] = (
+    *(f"mfcc_{i}" for i in range(25)),
+    "log_energy",
+    "log_f0_hz",
+    "voicing_prob",
+    "spectral_slope",
+    "spectral_flux",
+    "spectral_centroid_khz",
+    "zero_crossing_rate",
+    "jitter_local",
+    "shimmer_local",
+)
+
+TEXT_COLUMNS: tuple[str, ...] = tuple(f"minilm_{i:03d}" for i in range(384))
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Names, version and columns of the features a model consumes."""
+
+    name: str
+    version: str
+    vision: tuple[str, ...]
+    audio: tuple[str, ...]
+    text: tuple[str, ...]
+    step_hz: float = 10.0
+
+    @property
+    def dims(self) -> dict[str, int]:
+        return {"vision": len(self.vision), "audio": len(self.audio), "text": len(self.text)}
+
+    @property
+    def ident(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "vision": list(self.vision),
+            "audio": list(self.audio),
+            "text": list(self.text),
+            "step_hz": self.step_hz,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeatureSet:
+        try:
+            return cls(
+                name=str(data["name"]),
+                version=str(data["version"]),
+                vision=tuple(data["vision"]),
+                audio=tuple(data["audio"]),
+                text=tuple(data["text"]),
+                step_hz=float(data.get("step_hz", 10.0)),
+            )
+        except (KeyError, TypeError) as exc:
+            raise CheckpointError(f"feature-set record is incomplete or malformed ({exc})") from None
+
+    @classmethod
+    def generic(cls, name: str, dims: dict[str, int], version: str = "external") -> FeatureSet:
+        """A feature set for data whose columns are not named (e.g. MMSA/MulT pickles)."""
+        return cls(
+            name=name,
+            version=version,
+            vision=tuple(f"v{i}" for i in range(dims["vision"])),
+            audio=tuple(f"a{i}" for i in range(dims["audio"])),
+            text=tuple(f"t{i}" for i in range(dims["text"])),
+        )
+
+
+LIVE_FEATURE_SET = FeatureSet(
+    name="mmcl-live",
+    version="live-v1",
+    vision=VISION_COLUMNS,
+    audio=AUDIO_COLUMNS,
+    text=TEXT_COLUMNS,
+    step_hz=10.0,
+)
+
+
+def check_compatible(expected: FeatureSet, found: FeatureSet, what: str = "checkpoint") -> None:
+    """Raise CheckpointError unless ``found`` is the same feature set (name, version, columns)."""
+    if expected.ident != found.ident or expected.dims != found.dims:
+        raise CheckpointError(
+            f"the {what} was trained on feature set {found.ident} {found.dims}, but this pipeline computes "
+            f"{expected.ident} {expected.dims}. Use a checkpoint trained on {expected.ident} "
+            "(e.g. the shipped default, or one trained on `mmcl extract` output), or re-extract your data."
+        )
+    if (expected.vision, expected.audio, expected.text) != (found.vision, found.audio, found.text):
+        raise CheckpointError(
+            f"the {what}'s feature set {found.ident} has the same name as this pipeline's but different "
+            "column names; re-train it on data extracted with this version of mmcl."
+        )
