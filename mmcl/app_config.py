@@ -11,6 +11,7 @@ from typing import Any
 
 from model.config import DataConfig, ModelConfig, TrainConfig
 from model.configlib import apply_overrides, deep_merge, from_dict, read_yaml, to_dict
+from realtime.features.config import FeatureConfig
 
 
 @dataclass
@@ -18,6 +19,7 @@ class AppConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)

@@ -47,13 +47,13 @@ AUDIO_COLUMNS: tuple[str, ...] = (
     *(f"mfcc_{i}" for i in range(25)),
     "log_energy",
     "log_f0_hz",
-    "voicing_prob",
-    "spectral_slope",
+    "voicing_periodicity",
+    "spectral_slope_db_khz",
     "spectral_flux",
     "spectral_centroid_khz",
     "zero_crossing_rate",
-    "jitter_local",
-    "shimmer_local",
+    "jitter_frame",
+    "shimmer_frame",
 )
 
 TEXT_COLUMNS: tuple[str, ...] = tuple(f"minilm_{i:03d}" for i in range(384))

@@ -8,6 +8,7 @@ import typer
 
 COMMAND_MODULES: tuple[str, ...] = (
     "mmcl.commands.train_cmd",
+    "mmcl.commands.extract_cmd",
 )
 
 
