@@ -195,8 +195,9 @@ class OfflineExtractor:
         until: float | None = None,
         progress: Callable[[str], None] | None = None,
     ) -> FileFeatures:
-        """All modalities of ``path``. A missing video/audio stream is a DataFormatError unless
-        ``allow_missing`` (then that modality, and text with the audio, is fully masked)."""
+        """All modalities of ``path`` (up to ``until`` seconds when given: frames after it are not decoded,
+        audio after ``until + 1`` s is not analysed or transcribed). A missing video/audio stream is a
+        DataFormatError unless ``allow_missing`` (then that modality, and text with the audio, is masked)."""
         note = progress or (lambda _stage: None)
         info = probe(path)
         for has, what in ((info.has_video, "video stream"), (info.has_audio, "audio track")):
@@ -215,6 +216,8 @@ class OfflineExtractor:
         duration = info.duration
         if info.has_audio:
             samples = read_audio(path)
+            if until is not None:  # labelled part only (+1 s so the last steps see real look-ahead)
+                samples = samples[: round((until + 1.0) * 16000)]
             duration = max(duration, len(samples) / 16000.0)
             note("voice")
             at, ax, av = self.audio_samples(samples)

@@ -93,7 +93,8 @@ def probe(path: str | Path) -> MediaInfo:
 
 
 def read_audio(path: str | Path, sample_rate: int = AUDIO_SAMPLE_RATE) -> np.ndarray:
-    """The first audio track of ``path`` as mono float32 in [-1, 1] at ``sample_rate`` (ffmpeg resamples)."""
+    """The first audio track of ``path`` as mono float32 in [-1, 1] at ``sample_rate`` (ffmpeg resamples,
+    then samples are clipped to [-1, 1])."""
     p = Path(path)
     info = probe(p)
     if not info.has_audio:
@@ -131,7 +132,8 @@ def read_audio(path: str | Path, sample_rate: int = AUDIO_SAMPLE_RATE) -> np.nda
             f"ffmpeg could not decode the audio of {p} ({reason[-1] if reason else proc.returncode}); "
             "re-encode the file"
         )
-    samples = np.frombuffer(proc.stdout, dtype=np.float32).copy()
+    # Resampling can overshoot full scale slightly (jfk.flac peaks at 1.107); clip like a 16-bit source.
+    samples = np.clip(np.frombuffer(proc.stdout, dtype=np.float32), -1.0, 1.0)
     if samples.size == 0:
         raise DataFormatError(f"{p}: the audio track decodes to no samples; re-encode the file")
     return samples
