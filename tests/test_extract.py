@@ -18,9 +18,9 @@ from realtime.features.audio import AudioFeatureExtractor
 from realtime.features.config import FeatureConfig
 from realtime.features.dataset import assign_splits, read_labels, sign_class
 from realtime.features.extract import OfflineExtractor, segment_windows
-from realtime.features.grid import to_grid
+from realtime.features.grid import SampleBuffer
 from realtime.features.media import iter_frames, read_audio
-from realtime.features.text import WordTextTrack, text_arrays
+from realtime.features.text import WordTextTrack
 from realtime.features.transcribe import load_whisper, transcribe_samples
 from realtime.features.vision import FaceFeatureExtractor
 from realtime.types import AudioChunk, Frame
@@ -63,15 +63,17 @@ def test_offline_and_streaming_paths_give_the_same_window(extractor, shared_data
     for w in words:  # committed one word at a time
         text += track.add([w])
 
-    # The window assembler: the same resampler over the same grid.
-    def put(times, values, valid, ends=None):
-        g, m = to_grid(np.asarray(times), np.asarray(values), np.asarray(valid), 0.0, n, 10.0, ends=ends)
-        return g, m
-
-    v, vm = put([s.t for s in vision], np.stack([s.values for s in vision]), [s.valid for s in vision])
-    a, am = put([s.t for s in steps], np.stack([s.values for s in steps]), [s.valid for s in steps])
-    ts, te, tx, tv = text_arrays(text)
-    t, tm = put(ts, tx, tv, ends=te)
+    # The window assembler: buffers of recent samples, resampled onto the same grid.
+    vbuf, abuf, tbuf = SampleBuffer(56), SampleBuffer(34), SampleBuffer(384)
+    for s in vision:
+        vbuf.add(s.t, s.values, s.valid)
+    for s in steps:
+        abuf.add(s.t, s.values, s.valid)
+    for s in text:
+        tbuf.add(s.start, s.values, True, end=s.end)
+    v, vm = vbuf.window(0.0, n, 10.0)
+    a, am = abuf.window(0.0, n, 10.0)
+    t, tm = tbuf.window(0.0, n, 10.0)
 
     np.testing.assert_array_equal(offline.vision[:n], v)
     np.testing.assert_array_equal(offline.vision_mask[:n], vm)

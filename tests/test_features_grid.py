@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from realtime.features.grid import grid_times, to_grid
+from realtime.features.grid import SampleBuffer, grid_times, to_grid
 
 
 def test_point_samples_are_averaged_per_step() -> None:
@@ -85,3 +85,26 @@ def test_grid_times_and_argument_checks() -> None:
         to_grid(np.zeros(2), np.zeros((2, 1)), np.ones(2, bool), 0.0, 5, 0.0)
     empty, mask = to_grid(np.zeros(0), np.zeros((0, 7)), np.zeros(0, bool), 0.0, 4, 10.0)
     assert empty.shape == (4, 7) and not mask.any()
+
+
+def test_sample_buffer_matches_to_grid_and_prunes_old_samples() -> None:
+    rng = np.random.default_rng(0)
+    buf = SampleBuffer(3)
+    t = np.sort(rng.uniform(0, 10, 200))
+    x = rng.standard_normal((200, 3))
+    ok = rng.random(200) > 0.2
+    for i in rng.permutation(200):  # workers may finish out of order
+        buf.add(t[i], x[i], ok[i])
+    g1, m1 = buf.window(5.0, 50, 10.0)
+    g2, m2 = to_grid(t, x, ok, 5.0, 50, 10.0)
+    np.testing.assert_array_equal(g1, g2)
+    np.testing.assert_array_equal(m1, m2)
+    buf.prune(before=5.0)
+    assert len(buf) == int((t >= 5.0).sum())
+    np.testing.assert_array_equal(buf.window(5.0, 50, 10.0)[0], g2)
+    words = SampleBuffer(1)
+    words.add(0.05, np.array([1.0]), end=0.25)
+    words.prune(before=0.2)  # still being spoken at 0.2 s
+    assert len(words) == 1 and words.window(0.0, 3, 10.0)[1].tolist() == [True, True, True]
+    with pytest.raises(ValueError):
+        words.add(0.0, np.zeros(2))

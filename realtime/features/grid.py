@@ -110,3 +110,52 @@ def to_grid(
                 grid[k] = values[idx[j]]
                 mask[k] = True
     return grid.astype(np.float32), mask
+
+
+class SampleBuffer:
+    """The recent samples of one modality, for the live window assembler (one owner thread).
+
+    ``add`` samples as workers finish them (any order); ``window`` resamples those in
+    ``[t_start, t_start + n_steps/hz)`` with ``to_grid``; ``prune`` forgets samples that ended before a time.
+    Interval samples (words) pass ``end``; point samples (frames, audio steps) do not.
+    """
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self._t: list[float] = []
+        self._end: list[float] = []
+        self._x: list[np.ndarray] = []
+        self._ok: list[bool] = []
+
+    def __len__(self) -> int:
+        return len(self._t)
+
+    def add(self, t: float, values: np.ndarray, valid: bool = True, end: float | None = None) -> None:
+        if values.shape != (self.dim,):
+            raise ValueError(f"expected a ({self.dim},) sample, got {values.shape}")
+        self._t.append(float(t))
+        self._end.append(float(t if end is None else end))
+        self._x.append(values)
+        self._ok.append(bool(valid))
+
+    def prune(self, before: float) -> None:
+        """Drop samples whose end (or time) is earlier than ``before``."""
+        keep = [i for i, e in enumerate(self._end) if e >= before]
+        if len(keep) != len(self._t):
+            self._t = [self._t[i] for i in keep]
+            self._end = [self._end[i] for i in keep]
+            self._x = [self._x[i] for i in keep]
+            self._ok = [self._ok[i] for i in keep]
+
+    def window(
+        self, t_start: float, n_steps: int, hz: float, max_gap: float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``to_grid`` over the buffered samples: ((n_steps, dim) float32, (n_steps,) bool)."""
+        if not self._t:
+            return np.zeros((n_steps, self.dim), np.float32), np.zeros(n_steps, bool)
+        times = np.asarray(self._t)
+        ends = np.asarray(self._end)
+        return to_grid(
+            times, np.stack(self._x), np.asarray(self._ok), t_start, n_steps, hz,
+            ends=ends if (ends > times).any() else None, max_gap=max_gap,
+        )  # fmt: skip
