@@ -4,7 +4,7 @@
 
 * Face: per-frame time of the full ``FaceFeatureExtractor.process`` path (BGR → RGB, MediaPipe, 56 features)
   beside the raw MediaPipe FaceLandmarker (blendshapes + transformation matrix, RGB image prepared in
-  advance) on the same 640×480 frames, pinned to one core, alternating passes in the same run; the ratio
+  advance) on the same 640×480 frames, pinned to one core, interleaved frame by frame; the ratio
   of throughputs is what the issue's target (≥ 85 %) refers to.
 * Audio: per-step time of ``AudioFeatureExtractor`` fed in 1024-sample chunks, and its share of one core
   (one step is 100 ms of audio).
@@ -64,33 +64,29 @@ def bench_face(repeats: int, n_frames: int, video: str) -> dict[str, float]:
         output_facial_transformation_matrixes=True,
     )
 
-    def raw_pass() -> list[float]:
-        times = []
-        with vision.FaceLandmarker.create_from_options(opts) as lm:
-            for i, img in enumerate(rgb_images):
-                t0 = time.perf_counter()
-                lm.detect_for_video(img, i * 33)
-                times.append(time.perf_counter() - t0)
-        return times
+    def interleaved_pass() -> tuple[list[float], list[float], int]:
+        # Both run side by side, frame by frame (order alternating), so load from other processes hits
+        # them alike; each keeps its own VIDEO-mode tracker and timestamps.
+        raw_t, full_t = [], []
+        landmarker = vision.FaceLandmarker.create_from_options(opts)
+        with landmarker as lm, FaceFeatureExtractor(FeatureConfig()) as ex:
+            for i, (img, frame) in enumerate(zip(rgb_images, frames, strict=True)):
+                for which in (0, 1) if i % 2 else (1, 0):
+                    t0 = time.perf_counter()
+                    if which == 0:
+                        lm.detect_for_video(img, i * 33)
+                    else:
+                        ex.process(frame, i / 30.0)
+                    (raw_t if which == 0 else full_t).append(time.perf_counter() - t0)
+            return raw_t, full_t, ex.faces
 
-    faces = 0
-
-    def full_pass() -> list[float]:
-        nonlocal faces
-        times = []
-        with FaceFeatureExtractor(FeatureConfig()) as ex:
-            for i, frame in enumerate(frames):
-                t0 = time.perf_counter()
-                ex.process(frame, i / 30.0)
-                times.append(time.perf_counter() - t0)
-            faces = ex.faces
-        return times
-
-    raw_pass(), full_pass()  # warm-up (model load, XNNPACK init)
+    interleaved_pass()  # warm-up (model load, XNNPACK init)
     raw, full = [], []
+    faces = 0
     for _ in range(repeats):
-        raw += raw_pass()
-        full += full_pass()
+        r, f, faces = interleaved_pass()
+        raw += r
+        full += f
     raw_ms = 1000 * statistics.mean(raw)
     full_ms = 1000 * statistics.mean(full)
     return {
@@ -101,6 +97,7 @@ def bench_face(repeats: int, n_frames: int, video: str) -> dict[str, float]:
         "full_ms": full_ms,
         "full_median_ms": 1000 * statistics.median(full),
         "ratio": raw_ms / full_ms,
+        "median_ratio": statistics.median(raw) / statistics.median(full),
     }
 
 
@@ -191,7 +188,8 @@ def main() -> None:
         f"= {1000 / f['raw_ms']:.1f} fps\n"
         f"      full VisionSample    {f['full_ms']:.2f} ms/frame (median {f['full_median_ms']:.2f}) "
         f"= {1000 / f['full_ms']:.1f} fps\n"
-        f"      full / raw throughput {100 * f['ratio']:.1f}%  (target >= 85%)"
+        f"      full / raw throughput {100 * f['ratio']:.1f}% of means, {100 * f['median_ratio']:.1f}% of "
+        "medians  (target >= 85%)"
     )
     a = bench_audio(args.repeats)
     print(

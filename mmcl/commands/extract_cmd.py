@@ -42,7 +42,11 @@ def extract(
         list[str] | None, typer.Option("--set", help="Override key=value, e.g. features.whisper_beam_size=1.")
     ] = None,
 ) -> None:
-    """Extract face, voice and text features of labelled media on the live 10 Hz grid (MMSA pickle)."""
+    """Extract face, voice and text features of labelled media on the live 10 Hz grid (MMSA pickle).
+
+    Each finished file is kept in OUT.parts/ at once, so a re-run (after a stop or a failure) reuses it;
+    delete that folder to force re-extraction. Files that fail are reported and skipped.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
