@@ -1,0 +1,425 @@
+"""Replaying files through the live sources, in the three modes whisper_streaming uses.
+
+* ``realtime`` — items are delivered at wall-clock pace (the file plays like a live device).
+* ``clock-stopped`` — a :class:`ManualClock` is advanced only by the replay, and only after every consumer
+  has taken what was delivered (and any registered idle checks hold), so timestamps are exactly as if in
+  real time but computation costs no clock time: deterministic, for tests.
+* ``fast`` — as fast as the sources can decode; timestamps still follow the media time.
+
+The camera-file and audio-file sources of one clip share one :class:`ReplayTimeline`: media time ``m`` of
+either maps to clock time ``t0 + m``, so they stay in step. In ``clock-stopped`` mode every thread that
+does timed work registers as a *participant*; the clock moves to the earliest time any participant waits
+for, only when all of them are waiting (a small discrete-event scheduler). Threads that merely sleep on
+``timeline.clock`` (a dashboard, say) wait for the replay to move the clock and never move it themselves
+while a participant is active.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from model.errors import ConfigError, DeviceError
+from realtime.clock import Clock, ManualClock, MonotonicClock
+from realtime.sources.audio_source import SAMPLE_RATE, AudioSource
+
+log = logging.getLogger(__name__)
+
+
+class ReplayMode(str, Enum):
+    REALTIME = "realtime"
+    CLOCK_STOPPED = "clock-stopped"
+    FAST = "fast"
+
+
+@dataclass
+class ReplayConfig:
+    """How file sources are replayed (see module docstring)."""
+
+    mode: Literal["realtime", "clock-stopped", "fast"] = "realtime"
+    loop: bool = False  # restart files at their end (media time keeps increasing)
+    wait_for_readers: bool = True  # clock-stopped: hold the clock until readers took every item
+    stall_timeout_s: float = 10.0  # clock-stopped: wall seconds to wait for slow readers before moving on
+    audio_block_s: float = 0.05  # audio-file sources deliver blocks of this length
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("realtime", "clock-stopped", "fast"):
+            raise ConfigError(f"replay.mode must be realtime, clock-stopped or fast, got {self.mode!r}")
+        if self.stall_timeout_s <= 0:
+            raise ConfigError("replay.stall_timeout_s must be > 0")
+        if not 0.005 <= self.audio_block_s <= 1.0:
+            raise ConfigError("replay.audio_block_s must be between 0.005 and 1.0 seconds")
+
+
+class _TimelineClock:
+    """Clock facade for clock-stopped replay: ``now`` reads the manual clock; ``sleep`` waits until the
+    replay has moved it (or moves it itself when no participant is active)."""
+
+    def __init__(self, timeline: ReplayTimeline) -> None:
+        self._tl = timeline
+
+    def now(self) -> float:
+        return self._tl._manual.now()
+
+    def sleep(self, seconds: float) -> None:
+        tl = self._tl
+        with tl._cond:
+            target = tl._manual.now() + max(0.0, seconds)
+            while tl._manual.now() < target:
+                if not tl._participants:
+                    tl._manual.set(target)
+                    tl._gen += 1
+                    tl._cond.notify_all()
+                    break
+                tl._cond.wait(0.05)
+
+
+class ReplayParticipant:
+    """A thread that delivers items at given clock times through the timeline."""
+
+    def __init__(self, timeline: ReplayTimeline, name: str) -> None:
+        self.timeline = timeline
+        self.name = name
+        self.waiting_for: float | None = None
+        self.finished = False
+
+    def wait_until(self, t: float, stop: threading.Event | None = None) -> bool:
+        """Block until the clock reaches ``t`` (per the mode). False if ``stop`` was set meanwhile."""
+        return self.timeline._wait_until(self, t, stop)
+
+    def finish(self) -> None:
+        self.timeline._finish(self)
+
+    def __enter__(self) -> ReplayParticipant:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.finish()
+
+
+class ReplayTimeline:
+    """Shared media-time → clock-time mapping and pacing for the file sources of one replay."""
+
+    def __init__(
+        self,
+        mode: ReplayMode | str = ReplayMode.REALTIME,
+        clock: Clock | None = None,
+        stall_timeout_s: float = 10.0,
+    ) -> None:
+        self.mode = ReplayMode(mode)
+        self.stall_timeout_s = stall_timeout_s
+        self._cond = threading.Condition()
+        self._participants: list[ReplayParticipant] = []
+        self._idle_checks: dict[str, Callable[[], bool]] = {}
+        self._t0: float | None = None
+        self._gen = 0
+        self.stalls = 0
+        if self.mode is ReplayMode.CLOCK_STOPPED:
+            if isinstance(clock, ManualClock):
+                self._manual = clock
+            else:
+                self._manual = ManualClock(clock.now() if clock is not None else 0.0)
+            self.clock: Clock = _TimelineClock(self)
+        else:
+            self._manual = ManualClock()
+            self.clock = clock if clock is not None else MonotonicClock()
+
+    @classmethod
+    def from_config(cls, config: ReplayConfig, clock: Clock | None = None) -> ReplayTimeline:
+        return cls(config.mode, clock, stall_timeout_s=config.stall_timeout_s)
+
+    # ---- time mapping --------------------------------------------------------------------------------------
+    def start(self, at: float | None = None) -> float:
+        """Fix clock time of media time 0 (first call wins; sources call it on their first item)."""
+        with self._cond:
+            if self._t0 is None:
+                self._t0 = self.clock.now() if at is None else float(at)
+            return self._t0
+
+    @property
+    def t0(self) -> float | None:
+        with self._cond:
+            return self._t0
+
+    def to_clock(self, media_t: float) -> float:
+        t0 = self._t0 if self._t0 is not None else self.start()
+        return t0 + media_t
+
+    # ---- participants and consumers ------------------------------------------------------------------------
+    def participant(self, name: str) -> ReplayParticipant:
+        p = ReplayParticipant(self, name)
+        with self._cond:
+            self._participants.append(p)
+            self._gen += 1
+        return p
+
+    def add_idle_check(self, name: str, check: Callable[[], bool]) -> None:
+        """clock-stopped: the clock only advances while ``check()`` is True (e.g. a worker drained its
+        queue). Checks run without the timeline lock held; they must be quick and non-blocking."""
+        with self._cond:
+            self._idle_checks[name] = check
+
+    def remove_idle_check(self, name: str) -> None:
+        with self._cond:
+            self._idle_checks.pop(name, None)
+
+    def notify(self) -> None:
+        """Consumers may call this when they become idle, to advance a clock-stopped replay sooner."""
+        with self._cond:
+            self._cond.notify_all()
+
+    def _finish(self, p: ReplayParticipant) -> None:
+        with self._cond:
+            if not p.finished:
+                p.finished = True
+                p.waiting_for = None
+                if p in self._participants:
+                    self._participants.remove(p)
+                self._gen += 1
+                self._cond.notify_all()
+
+    def _consumers_idle(self) -> bool:
+        with self._cond:
+            checks = list(self._idle_checks.items())
+        for name, check in checks:
+            try:
+                if not check():
+                    return False
+            except Exception:  # a broken check must not wedge the replay
+                log.exception("replay idle check '%s' raised; ignoring it", name)
+        return True
+
+    def _wait_until(self, p: ReplayParticipant, t: float, stop: threading.Event | None) -> bool:
+        if self.mode is ReplayMode.FAST:
+            return not (stop is not None and stop.is_set())
+        if self.mode is ReplayMode.REALTIME:
+            while True:
+                if stop is not None and stop.is_set():
+                    return False
+                remaining = t - self.clock.now()
+                if remaining <= 0:
+                    return True
+                if stop is not None:
+                    stop.wait(min(remaining, 0.5))
+                else:
+                    time.sleep(min(remaining, 0.5))
+        # clock-stopped
+        with self._cond:
+            p.waiting_for = t
+            self._gen += 1
+            self._cond.notify_all()
+            blocked_since: float | None = None
+            try:
+                while True:
+                    if stop is not None and stop.is_set():
+                        return False
+                    if self._manual.now() >= t - 1e-9:
+                        return True
+                    waiting = [q.waiting_for for q in self._participants]
+                    if waiting and all(w is not None for w in waiting):
+                        target = min(w for w in waiting if w is not None)
+                        gen = self._gen
+                        self._cond.release()
+                        try:
+                            idle = self._consumers_idle()
+                        finally:
+                            self._cond.acquire()
+                        # stall watchdog: wall time, only to survive a reader that never reads
+                        wall = time.monotonic()
+                        if idle:
+                            blocked_since = None
+                        elif blocked_since is None:
+                            blocked_since = wall
+                        stalled = blocked_since is not None and wall - blocked_since > self.stall_timeout_s
+                        if gen == self._gen and (idle or stalled):
+                            if stalled:
+                                self.stalls += 1
+                                log.warning(
+                                    "clock-stopped replay: consumers not idle after %.1f s; "
+                                    "advancing the clock anyway",
+                                    self.stall_timeout_s,
+                                )
+                                blocked_since = None
+                            self._manual.set(target)
+                            self._gen += 1
+                            self._cond.notify_all()
+                            continue
+                    self._cond.wait(0.002)
+            finally:
+                p.waiting_for = None
+                self._gen += 1
+
+
+# ---- audio files ---------------------------------------------------------------------------------------
+def is_url(text: str) -> bool:
+    return "://" in text
+
+
+def _ffmpeg() -> str:
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        raise DeviceError("ffmpeg is not installed; install it (apt-get install ffmpeg) to read audio files")
+    return exe
+
+
+def decode_audio(path: str | os.PathLike[str], sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode any file ffmpeg reads into mono float32 at ``sample_rate`` (whole file, in memory)."""
+    src = str(path)
+    if not is_url(src) and not Path(src).is_file():
+        raise DeviceError(f"audio file {src} does not exist")
+    proc = subprocess.run(
+        [
+            _ffmpeg(),
+            "-nostdin",
+            "-v",
+            "error",
+            "-i",
+            src,
+            "-vn",
+            "-f",
+            "f32le",
+            "-ac",
+            "1",
+            "-ar",
+            str(sample_rate),
+            "-",
+        ],
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise DeviceError(
+            f"ffmpeg cannot decode {src}: {proc.stderr.decode(errors='replace').strip()[-300:]}"
+        )
+    return np.frombuffer(proc.stdout, dtype=np.float32).copy()
+
+
+class AudioFileSource(AudioSource):
+    """Audio from a file or URL (anything ffmpeg reads) decoded to 16 kHz mono float32 by an ffmpeg
+    subprocess owned by the source thread, delivered in ``audio_block_s`` blocks paced by the timeline.
+    Each block is delivered when its *last* sample is due (as a microphone would), stamped with the
+    clock time of its first sample."""
+
+    kind = "audio-file"
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        timeline: ReplayTimeline,
+        config: ReplayConfig | None = None,
+        name: str = "audio-file",
+        buffer_s: float = 30.0,
+    ) -> None:
+        super().__init__(name, timeline.clock, buffer_s=buffer_s)
+        self.path = str(path)
+        self.timeline = timeline
+        self.config = config or ReplayConfig(mode=timeline.mode.value)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.media_t = 0.0
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [
+                _ffmpeg(),
+                "-nostdin",
+                "-v",
+                "error",
+                "-i",
+                self.path,
+                "-vn",
+                "-f",
+                "f32le",
+                "-ac",
+                "1",
+                "-ar",
+                str(SAMPLE_RATE),
+                "-",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def _read_block(self, proc: subprocess.Popen[bytes], nbytes: int) -> bytes:
+        assert proc.stdout is not None
+        parts: list[bytes] = []
+        got = 0
+        while got < nbytes:
+            b = proc.stdout.read(nbytes - got)
+            if not b:
+                break
+            parts.append(b)
+            got += len(b)
+        return b"".join(parts)
+
+    def _on_stop_requested(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+
+    def _drained(self) -> bool:
+        return all(r.available == 0 for r in self.ring.readers())
+
+    def _run(self) -> None:
+        if not is_url(self.path) and not Path(self.path).is_file():
+            raise DeviceError(f"audio file {self.path} does not exist; pass an existing file or a URL")
+        block = max(1, round(self.config.audio_block_s * SAMPLE_RATE))
+        nbytes = block * 4
+        proc = self._proc = self._spawn()
+        first = self._read_block(proc, nbytes)
+        if not first:
+            proc.wait(timeout=5)
+            err = proc.stderr.read().decode(errors="replace").strip()[-300:] if proc.stderr else ""
+            raise DeviceError(f"ffmpeg found no audio in {self.path}: {err or 'empty stream'}")
+        check_name = f"{self.name}:readers"
+        if self.timeline.mode is ReplayMode.CLOCK_STOPPED and self.config.wait_for_readers:
+            self.timeline.add_idle_check(check_name, self._drained)
+        self._mark_ready()
+        participant = self.timeline.participant(self.name)
+        media_t = 0.0
+        data = first
+        try:
+            while not self._stop_event.is_set():
+                if len(data) < 4:
+                    proc.wait(timeout=5)
+                    if self._stop_event.is_set():
+                        break
+                    if not self.config.loop:
+                        self._mark_ended(f"end of {Path(self.path).name} at {media_t:.2f} s")
+                        break
+                    proc = self._proc = self._spawn()
+                    data = self._read_block(proc, nbytes)
+                    if len(data) < 4:
+                        raise DeviceError(f"{self.path} decoded to nothing on loop restart")
+                    continue
+                x = np.frombuffer(data[: len(data) // 4 * 4], dtype=np.float32)
+                dur = len(x) / SAMPLE_RATE
+                t_first = self.timeline.to_clock(media_t)
+                if not participant.wait_until(t_first + dur, self._stop_event):
+                    break
+                self.ring.write(x, t_first)
+                self._count_delivered(t_first)
+                media_t += dur
+                self.media_t = media_t
+                data = self._read_block(proc, nbytes)
+        finally:
+            participant.finish()
+            self.timeline.remove_idle_check(check_name)
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=5)
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+            self.ring.close()
