@@ -91,6 +91,13 @@ class CameraSource(Source):
         self._seq = 0
         self.fps = 0.0
         self.frame_size: tuple[int, int] | None = None
+        # files: registered now, so a clock-stopped replay does not move before this source runs
+        self._participant = timeline.participant(name) if config.source_kind == "file" and timeline else None
+
+    def start(self) -> None:
+        if self._participant is not None and self._participant.finished and self.timeline is not None:
+            self._participant = self.timeline.participant(self.name)
+        super().start()
 
     # ---- consumer side -------------------------------------------------------------------------------------
     def read_latest(self, max_age: float | None = None) -> Frame | None:
@@ -112,7 +119,7 @@ class CameraSource(Source):
             last = self._last_returned if after is None else after
 
             def ready() -> bool:
-                return (self._latest is not None and self._latest.index > last) or not self._thread_alive()
+                return (self._latest is not None and self._latest.index > last) or self._finished()
 
             self._frame_cond.wait_for(ready, timeout)
             f = self._latest
@@ -122,9 +129,10 @@ class CameraSource(Source):
             self._last_returned = f.index
             return f
 
-    def _thread_alive(self) -> bool:
+    def _finished(self) -> bool:
+        """Stopped, ended or crashed (False before the first start: consumers may wait for it)."""
         t = self._thread
-        return t is not None and t.is_alive() and not self._stop_event.is_set() and not self._ended.is_set()
+        return self._stop_event.is_set() or self._ended.is_set() or (t is not None and not t.is_alive())
 
     def _wake_readers(self) -> None:
         with self._frame_cond:
@@ -204,13 +212,17 @@ class CameraSource(Source):
         return DeviceError(f"video file {cfg.source} cannot be decoded by OpenCV/FFmpeg; try another format")
 
     def _run(self) -> None:
-        cap = self._try_open()
-        if cap is None:
-            raise self._open_error()
-        if self.config.source_kind == "file":
-            self._run_file(cap)
-        else:
-            self._run_live(cap)
+        try:
+            cap = self._try_open()
+            if cap is None:
+                raise self._open_error()
+            if self.config.source_kind == "file":
+                self._run_file(cap)
+            else:
+                self._run_live(cap)
+        finally:
+            if self._participant is not None:
+                self._participant.finish()
 
     def _run_live(self, cap: Any) -> None:
         cfg = self.config
@@ -280,7 +292,8 @@ class CameraSource(Source):
         if timeline.mode is ReplayMode.CLOCK_STOPPED and self.replay.wait_for_readers:
             timeline.add_idle_check(check_name, self._slot_taken)
         self._mark_ready()
-        participant = timeline.participant(self.name)
+        participant = self._participant
+        assert participant is not None
         offset = 0.0
         k = 0
         next_allowed = 0.0
@@ -311,6 +324,5 @@ class CameraSource(Source):
                 self.frame_size = (image.shape[1], image.shape[0])
                 self._deliver(image, t)
         finally:
-            participant.finish()
             timeline.remove_idle_check(check_name)
             cap.release()

@@ -50,7 +50,7 @@ class MicrophoneConfig:
     buffer_s: float = 30.0  # ring capacity: how far any reader may fall behind before audio is dropped
     resync_tolerance_s: float = 0.2
     reconnect: bool = True
-    stall_timeout_s: float = 2.0  # no callback for this long -> the device is considered gone
+    stall_timeout_s: float = 5.0  # no callback for this long -> the device is considered gone
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
     quiet_alsa: bool = True  # hide ALSA/JACK probe messages printed on stderr while PortAudio starts

@@ -327,6 +327,13 @@ class AudioFileSource(AudioSource):
         self.config = config or ReplayConfig(mode=timeline.mode.value)
         self._proc: subprocess.Popen[bytes] | None = None
         self.media_t = 0.0
+        # registered now, so a clock-stopped replay does not move before this source runs
+        self._participant = timeline.participant(name)
+
+    def start(self) -> None:
+        if self._participant.finished:
+            self._participant = self.timeline.participant(self.name)
+        super().start()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
         return subprocess.Popen(
@@ -372,6 +379,12 @@ class AudioFileSource(AudioSource):
         return all(r.available == 0 for r in self.ring.readers())
 
     def _run(self) -> None:
+        try:
+            self._replay()
+        finally:
+            self._participant.finish()
+
+    def _replay(self) -> None:
         if not is_url(self.path) and not Path(self.path).is_file():
             raise DeviceError(f"audio file {self.path} does not exist; pass an existing file or a URL")
         block = max(1, round(self.config.audio_block_s * SAMPLE_RATE))
@@ -386,7 +399,7 @@ class AudioFileSource(AudioSource):
         if self.timeline.mode is ReplayMode.CLOCK_STOPPED and self.config.wait_for_readers:
             self.timeline.add_idle_check(check_name, self._drained)
         self._mark_ready()
-        participant = self.timeline.participant(self.name)
+        participant = self._participant
         media_t = 0.0
         data = first
         try:
@@ -414,7 +427,6 @@ class AudioFileSource(AudioSource):
                 self.media_t = media_t
                 data = self._read_block(proc, nbytes)
         finally:
-            participant.finish()
             self.timeline.remove_idle_check(check_name)
             if proc.poll() is None:
                 proc.kill()
