@@ -11,7 +11,9 @@ from typing import Any
 
 from model.config import DataConfig, ModelConfig, TrainConfig
 from model.configlib import apply_overrides, deep_merge, from_dict, read_yaml, to_dict
+from realtime.asr.config import AsrConfig
 from realtime.features.config import FeatureConfig
+from realtime.sources.factory import SourcesConfig
 
 
 @dataclass
@@ -20,6 +22,8 @@ class AppConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    sources: SourcesConfig = field(default_factory=SourcesConfig)
+    asr: AsrConfig = field(default_factory=AsrConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)

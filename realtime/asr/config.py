@@ -22,7 +22,7 @@ class AsrConfig:
     repetition_penalty: float = 1.1  # against decoding loops on short windows (1.0 = off)
     no_speech_threshold: float = 0.6  # whisper no-speech probability above which a result is discarded
     # policy (LocalAgreement-2 over a rolling buffer)
-    interval_s: float = 0.4  # run the recogniser whenever this much new audio arrived during speech
+    interval_s: float = 0.3  # run the recogniser whenever this much new audio arrived during speech
     max_buffer_s: float = 15.0  # trim the audio buffer at a committed sentence/word end beyond this
     prompt_chars: int = 200  # prompt = committed text before the buffer, at most this many characters
     prompt_reset_silence_s: float = 2.0  # silence after which the prompt and audio context are dropped

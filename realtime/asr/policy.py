@@ -95,6 +95,7 @@ class StreamingAsrPolicy:
         self._utt_ended = False
         self._last_run_end = 0.0
         self._run_audio_end = 0.0
+        self._hyp_audio_end = -1e9  # audio end of the run that produced self._hyp
         self._hyp: list[_Hyp] = []  # uncommitted tail of the previous hypothesis
         self._committed_in_buffer: list[Word] = []
         self._last_committed_end = -1e9
@@ -241,9 +242,13 @@ class StreamingAsrPolicy:
         now = self._end_t if now is None else now
         if self._utt_ended:
             return self._end_utterance(now)
+        prev_end = self._hyp_audio_end
         hyp = self._recognize()
+        self._hyp_audio_end = self._run_audio_end
         agreed = 0
-        limit = self._run_audio_end - self.config.end_guard_s  # words cut by the buffer end may be partial
+        # both hypotheses must have heard the whole word: a word the previous run's audio cut (or nearly
+        # cut) may be a truncated guess that happens to agree ("you" for "your")
+        limit = prev_end - self.config.end_guard_s
         while (
             agreed < min(len(hyp), len(self._hyp))
             and hyp[agreed].key == self._hyp[agreed].key
@@ -269,6 +274,7 @@ class StreamingAsrPolicy:
         self.stats.final_words += len(words)
         self.stats.utterances += 1
         self._hyp = []
+        self._hyp_audio_end = -1e9
         self._utt_start = None
         self._utt_ended = False
         assert self._end_t is not None
