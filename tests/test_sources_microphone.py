@@ -3,6 +3,7 @@ default input (S.monitor) records. The test starts and stops its own PulseAudio 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -142,3 +143,41 @@ def test_no_input_device_error_names_the_alternatives():
         resolve_device(_NoDevices(), "default")
     msg = str(err.value)
     assert "no audio input device" in msg and "PulseAudio" in msg and "ALSA" in msg and "--mic PATH" in msg
+
+
+def wait_for(pred, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
+
+
+def test_microphone_reconnects_when_the_sound_server_restarts():
+    """Its own PulseAudio (not the shared fixture): killed mid-run, then started again."""
+    reason = pulse_available()
+    if reason:
+        pytest.skip(f"PulseAudio null-sink capture unavailable: {reason}")
+    servers = contextlib.ExitStack()
+    server = servers.enter_context(contextlib.ExitStack())
+    server.enter_context(pulse_null_sink())
+    mic = MicrophoneSource(
+        MicrophoneConfig(stall_timeout_s=1.0, backoff_initial_s=0.3, backoff_max_s=1.0), MonotonicClock()
+    )
+    try:
+        mic.start()
+        reader = mic.open_reader("r")
+        assert reader.wait(timeout=10.0)
+        server.close()  # the sound server (the "device") goes away
+        assert wait_for(lambda: mic.status is SourceStatus.RECONNECTING, 15.0)
+        assert "audio input lost" in mic.status_message
+        assert mic.is_running
+        servers.enter_context(pulse_null_sink())  # … and comes back
+        assert wait_for(lambda: mic.stats().reconnects >= 1 and mic.status is SourceStatus.RUNNING, 20.0)
+        reader.read()
+        assert reader.wait(timeout=10.0, min_seconds=0.1)  # audio flows again
+    finally:
+        assert mic.stop()
+        servers.close()
+    assert not mic_threads()

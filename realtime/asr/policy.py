@@ -3,25 +3,30 @@
 ``insert_audio(chunk)`` appends audio and runs the voice-activity gate; ``ready()`` says whether a
 recogniser run is due; ``process(now)`` runs it and returns the words newly *committed*; ``finish(now)``
 commits what is left. No threads, no clock: ``now`` (the commit time stamped on each word) defaults to
-the end of the audio inserted so far, which is what clock-stopped replay wants.
+the end of the audio inserted so far, which is what clock-stopped replay wants (the worker re-stamps
+words with its clock after the run).
 
 How words get committed:
 
-* **LocalAgreement-2** — every ``interval_s`` of new audio during speech the whole buffer is transcribed;
-  the longest common prefix (compared lower-case, without punctuation) of this hypothesis and the previous
-  one is committed. Words already committed are removed from a new hypothesis by time (start before the
-  last committed end − 0.1 s) and by matching up to 5 words of overlap, as whisper_streaming does.
-* **End of utterance** — after ``end_silence_s`` of silence the last hypothesis (rerun on the final audio)
-  is committed whole and the buffer restarts at the silence. Utterance-final words are thus committed
-  ``end_silence_s`` + one run after they are spoken instead of waiting for a second agreeing hypothesis
-  that no further audio would ever change.
-* **Gate** — no recogniser run without detected speech (Silero VAD + an energy floor); words whose time
-  span does not come within ``word_speech_margin_s`` of detected speech are dropped (hallucinations in
-  pauses); the audio sent stops ``tail_pad_s`` after the last speech frame.
-* **Buffer** — kept to ``pre_roll_s`` while idle; during long speech without pauses it is trimmed beyond
-  ``max_buffer_s`` at the last committed sentence end (or word end).
-* **Prompt** — up to ``prompt_chars`` of committed text that has left the buffer; dropped when a new
-  utterance starts after ``prompt_reset_silence_s`` of silence, so no prompt carries over silence.
+* **LocalAgreement-2** — every ``interval_s`` of new audio during speech the buffer is transcribed; the
+  longest common prefix (compared lower-case, without punctuation) of this hypothesis and the previous
+  one is committed — but only words that ended ``end_guard_s`` before the *previous* run's audio ended, so
+  that both runs heard the word whole (a truncated "you" for "your" cannot agree its way in).
+* **End of utterance** — after ``end_silence_s`` of silence the utterance is transcribed once more and its
+  hypothesis committed whole (as whisper_streaming's VAD-controlled mode does). Utterance-final words are
+  thus committed ``end_silence_s`` + one run after they are spoken instead of waiting for an agreeing
+  hypothesis that no further audio would change.
+* **Context and prefix** — within a turn (pauses shorter than ``prompt_reset_silence_s``) the last
+  ``context_keep_s`` of audio before an utterance stays in the buffer, and the words committed in the
+  buffer are passed as a forced decoder *prefix*: whisper hears the context but only returns what follows.
+  Older committed text (at most ``prompt_chars``) is the *prompt*. Both are dropped after
+  ``prompt_reset_silence_s`` of silence, so nothing carries over a silence.
+* **Gate** — no recogniser run without detected speech (Silero VAD + an energy floor, ``min_speech_s``);
+  words whose span is farther than ``word_speech_margin_s`` from detected speech are dropped
+  (hallucinations in pauses); the audio sent stops ``tail_pad_s`` after the last speech frame.
+* **Buffer** — kept to the pre-roll (plus context) while idle; during long speech without pauses it is
+  trimmed beyond ``max_buffer_s`` at the last committed sentence end (or word end). Trims never cut a
+  committed word in two.
 
 Gaps in the input (dropped audio) up to 2 s are filled with silence; longer gaps reset the utterance.
 """

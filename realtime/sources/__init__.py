@@ -4,6 +4,7 @@ Heavy libraries (cv2, pyaudio, soxr) are imported inside the threads that use th
 package is cheap.
 """
 
+from realtime.sources.audio_file import AudioFileSource, decode_audio
 from realtime.sources.audio_ring import AudioReader, AudioRing
 from realtime.sources.audio_source import SAMPLE_RATE, AudioSource
 from realtime.sources.base import Source, SourceStats, SourceStatus
@@ -16,12 +17,10 @@ from realtime.sources.microphone import (
     list_input_devices,
 )
 from realtime.sources.replay import (
-    AudioFileSource,
     ReplayConfig,
     ReplayMode,
     ReplayParticipant,
     ReplayTimeline,
-    decode_audio,
 )
 
 __all__ = [

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from realtime.clock import Clock, MonotonicClock
+from realtime.sources.audio_file import AudioFileSource
 from realtime.sources.audio_source import AudioSource
 from realtime.sources.camera import CameraConfig, CameraSource
 from realtime.sources.microphone import MicrophoneConfig, MicrophoneSource
-from realtime.sources.replay import AudioFileSource, ReplayConfig, ReplayTimeline, is_url
+from realtime.sources.replay import ReplayConfig, ReplayTimeline, is_url
 
 
 @dataclass

@@ -173,6 +173,7 @@ class MicrophoneSource(AudioSource):
         self.channels = 1
         self._resampler: Any = None
         self._last_callback = 0.0
+        self._callbacks = 0  # since the stream was (re)opened
         self._callback_errors = 0
         self._wake = threading.Event()
 
@@ -185,6 +186,7 @@ class MicrophoneSource(AudioSource):
         now = self.clock.now()
         try:
             self._last_callback = now
+            self._callbacks += 1
             if status & pyaudio.paInputOverflow:
                 self._device_overflows += 1
             if in_data:
@@ -255,6 +257,7 @@ class MicrophoneSource(AudioSource):
                 f"cannot open audio input {dev.index} ({dev.name}) at {rate} Hz: {exc}; {NO_INPUT_HELP}"
             ) from None
         self._last_callback = self.clock.now()
+        self._callbacks = 0
         stream.start_stream()
         return stream
 
@@ -273,7 +276,13 @@ class MicrophoneSource(AudioSource):
                 if self._stop_event.is_set():
                     break
                 silent_for = self.clock.now() - self._last_callback
-                if stream.is_active() and silent_for < self.config.stall_timeout_s:
+                # PortAudio-over-PulseAudio can take seconds to deliver the first block: more grace then
+                limit = (
+                    self.config.stall_timeout_s
+                    if self._callbacks > 1
+                    else max(10.0, self.config.stall_timeout_s)
+                )
+                if stream.is_active() and silent_for < limit:
                     continue
                 if not self.config.reconnect:
                     raise DeviceError(
