@@ -35,6 +35,8 @@ class ModelConfig:
     num_labels: int = 1  # independent label groups (IEMOCAP: 4 emotions)
     num_classes: int = 1  # classes per group (regression: 1)
     head_hidden: int = 256
+    positional: bool = True  # sinusoidal time encoding added after projection (same for all modalities)
+    max_steps: int = 512  # longest window the time encoding covers
 
     def __post_init__(self) -> None:
         for name in ("dim_vision", "dim_audio", "dim_text"):
@@ -48,6 +50,8 @@ class ModelConfig:
             raise ConfigError("model.enhance_layers and model.cross_layers must be >= 1")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+        if self.max_steps < 1:
+            raise ConfigError("model.max_steps must be >= 1")
         if self.task == "regression" and (self.num_classes != 1 or self.num_labels != 1):
             raise ConfigError("regression models have model.num_classes = 1 and model.num_labels = 1")
         if self.task == "classification" and self.num_classes < 2:
@@ -67,7 +71,7 @@ class TrainConfig:
     """Optimisation (paper: Adam, lr 3e-4, batch 64 for MSA / 128 for MER and MDA, 200 epochs)."""
 
     lr: float = 3e-4
-    batch_size: int = 64
+    batch_size: int = 0  # 0 = the paper's: 64 for sentiment (MSA), 128 for emotion (MER) and depression (MDA)
     epochs: int = 200
     patience: int = 20  # early stopping: epochs without improvement on the validation split
     weight_decay: float = 0.0
@@ -82,7 +86,9 @@ class TrainConfig:
     deterministic: bool = True
 
     def __post_init__(self) -> None:
-        if self.lr <= 0 or self.batch_size < 1 or self.epochs < 1 or self.patience < 1:
+        if self.batch_size < 0:
+            raise ConfigError("train.batch_size must be >= 0 (0 = the paper's default for the task)")
+        if self.lr <= 0 or self.epochs < 1 or self.patience < 1:
             raise ConfigError("train.lr, train.batch_size, train.epochs and train.patience must be positive")
         if self.temperature <= 0:
             raise ConfigError("train.temperature must be > 0")

@@ -1,0 +1,68 @@
+"""Loading dataset pickles without running arbitrary code.
+
+A pickle is a program: unpickling an untrusted file can execute anything. Dataset files (MMSA, MulT)
+only ever need numpy arrays, lists, dicts, strings and numbers, so this restricted Unpickler allows
+exactly the numpy reconstruction functions and refuses every other global with a DataFormatError.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+from typing import Any
+
+from model.errors import DataFormatError
+
+_ALLOWED: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.numeric", "_frombuffer"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("collections", "OrderedDict"),
+        ("builtins", "slice"),
+        ("builtins", "complex"),
+    }
+)
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _ALLOWED or (module == "numpy.dtypes" and name.endswith("DType")):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed")
+
+
+def safe_load_pickle(path: str | Path) -> Any:
+    """Unpickle ``path`` allowing only numpy arrays, lists, dicts, str and numbers.
+
+    Raises DataFormatError naming the file when it is missing, truncated, not a pickle, or refers to
+    anything else (which could run code).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataFormatError(f"data file {p} does not exist")
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise DataFormatError(f"cannot read {p}: {exc}") from None
+    try:
+        return RestrictedUnpickler(io.BytesIO(raw)).load()
+    except pickle.UnpicklingError as exc:
+        msg = str(exc)
+        if "is not allowed" in msg:
+            raise DataFormatError(
+                f"{p} was refused: it contains {msg.split(' is not')[0]}, and dataset pickles may only hold "
+                "numpy arrays, lists, dicts and strings (a pickle can run code; re-save the data as plain arrays)"
+            ) from None
+        raise DataFormatError(f"{p} is not a readable pickle ({msg or 'corrupt data'})") from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError,
+            ModuleNotFoundError, ImportError, OverflowError, UnicodeDecodeError) as exc:
+        raise DataFormatError(
+            f"{p} is truncated or corrupt ({type(exc).__name__}: {exc}); re-download or re-create it"
+        ) from None

@@ -1,0 +1,178 @@
+"""Building blocks of MMCL: masked attention, the parameter-free CSD, enhancement and integration blocks.
+
+Masks are boolean (B, L) with True = a real step. Every block keeps padded steps at exactly zero and never
+lets them influence real steps, and a modality with no real step at all yields zeros, never NaN.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_NO_PAIR = 2.0  # larger than any cosine similarity: marks "no valid pair" inside the masked min
+
+
+class MaskedMultiheadAttention(nn.Module):
+    """Multi-head attention over keys with a padding mask (scaled dot-product attention).
+
+    A query whose keys are all padding would give NaN in a plain softmax; here such rows attend to every
+    key instead (finite values) and the callers zero them through the query mask.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.head_dim = d_model // n_heads
+        self.q_proj = nn.Linear(d_model, d_model)
+        self.k_proj = nn.Linear(d_model, d_model)
+        self.v_proj = nn.Linear(d_model, d_model)
+        self.out_proj = nn.Linear(d_model, d_model)
+        self.dropout = dropout
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        b, lq, d = query.shape
+        lk = key.shape[1]
+        q = self.q_proj(query).view(b, lq, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, Lq, hd)
+        k = self.k_proj(key).view(b, lk, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, Lk, hd)
+        v = self.v_proj(key).view(b, lk, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, Lk, hd)
+        any_key = key_mask.any(dim=1, keepdim=True)  # (B, 1)
+        safe_mask = key_mask | ~any_key  # all-padding rows attend everywhere (finite)
+        attn_mask = safe_mask[:, None, None, :]  # (B, 1, 1, Lk)
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
+        )  # (B, H, Lq, hd)
+        out = out.transpose(1, 2).reshape(b, lq, d)  # (B, Lq, d)
+        return self.out_proj(out)
+
+
+class FeedForward(nn.Module):
+    def __init__(self, d_model: int, mult: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(d_model, d_model * mult),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(d_model * mult, d_model),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def masked_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity between every step of ``a`` and every step of ``b``: (B, La, d), (B, Lb, d) → (B, La, Lb).
+
+    Zero vectors (padding) give similarity 0 rather than NaN.
+    """
+    an = a / a.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    bn = b / b.norm(dim=-1, keepdim=True).clamp_min(1e-6)
+    return an @ bn.transpose(1, 2)
+
+
+def csd_weights(
+    z: torch.Tensor,
+    others: list[torch.Tensor],
+    mask: torch.Tensor,
+    other_masks: list[torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The common-feature matrix W_m = min over the other modalities of Sim(Z_m, Z_p), masked.
+
+    Returns (W, pair_valid), both (B, L, L). A pair (i, j) takes the minimum over the other modalities
+    that have a real step j (one present → its similarity; none → W = 0, pair invalid); rows of padded
+    steps of m and columns of padded steps of m are invalid too.
+    """
+    w = torch.full_like(z[:, :, :1].expand(-1, -1, z.shape[1]), _NO_PAIR)  # (B, L, L)
+    for other, other_mask in zip(others, other_masks, strict=True):
+        sim = masked_cosine(z, other)  # (B, L, L)
+        valid = mask[:, :, None] & other_mask[:, None, :]  # (B, L, L)
+        w = torch.minimum(w, torch.where(valid, sim, torch.full_like(sim, _NO_PAIR)))
+    pair_valid = (w < _NO_PAIR) & mask[:, None, :]  # column j must be a real step of m (it weights Z_m[j])
+    w = torch.where(pair_valid, w, torch.zeros_like(w))
+    return w, pair_valid
+
+
+def _masked_row_softmax(scores: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last axis restricted to ``valid``; rows without a valid entry are all zero."""
+    scores = scores.masked_fill(~valid, float("-inf"))
+    any_valid = valid.any(dim=-1, keepdim=True)
+    probs = torch.softmax(torch.where(any_valid, scores, torch.zeros_like(scores)), dim=-1)
+    return torch.where(valid, probs, torch.zeros_like(probs))
+
+
+def common_specific(
+    z: torch.Tensor,
+    others: list[torch.Tensor],
+    mask: torch.Tensor,
+    other_masks: list[torch.Tensor],
+    variant: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Parameter-free Common-Specific Decoupling of one modality (paper §III-B).
+
+    ``paper``:     common = W·Z, specific = (1 − W)·Z, with W = min(Sim_mp, Sim_mq) as written
+                   (a matrix product over time; 1 − W only over valid pairs).
+    ``reference``: the original MMCL code: W' = row-softmax(W); common = W'·Z; specific = row-softmax(1 − W')·Z.
+    Both return (B, L, d) tensors that are zero at padded steps of m.
+    """
+    w, pair_valid = csd_weights(z, others, mask, other_masks)  # (B, L, L)
+    if variant == "paper":
+        w_common = w
+        w_specific = torch.where(pair_valid, 1.0 - w, torch.zeros_like(w))
+    elif variant == "reference":
+        w_common = _masked_row_softmax(w, pair_valid)
+        w_specific = _masked_row_softmax(1.0 - w_common, pair_valid)
+    else:  # pragma: no cover - validated by ModelConfig
+        raise ValueError(f"unknown CSD variant {variant!r}")
+    row = mask[:, :, None].to(z.dtype)  # (B, L, 1)
+    common = (w_common @ z) * row  # (B, L, d)
+    specific = (w_specific @ z) * row  # (B, L, d)
+    return common, specific
+
+
+class EnhanceBlock(nn.Module):
+    """Crucial common feature enhancement: Z~c = Zc + SelfAttn(LN(Zc)) + FF(LN(Zc)) (paper §III-C)."""
+
+    def __init__(self, d_model: int, n_heads: int, ff_mult: int, dropout: float, self_attn: bool) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(d_model)
+        self.attn = MaskedMultiheadAttention(d_model, n_heads, dropout) if self_attn else None
+        self.ff = FeedForward(d_model, ff_mult, dropout)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.norm(x)
+        update = self.ff(h)
+        if self.attn is not None:
+            update = update + self.attn(h, h, mask)
+        return (x + self.drop(update)) * mask[:, :, None].to(x.dtype)
+
+
+class IntegrateBlock(nn.Module):
+    """Complementary specific feature integration: CrossAttn(query = Z~c, key/value = Zs) (paper §III-D).
+
+    Without cross-attention (ablation ``no_cross_attn``) the specific part is added step by step instead.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, ff_mult: int, dropout: float, cross_attn: bool) -> None:
+        super().__init__()
+        self.norm_q = nn.LayerNorm(d_model) if cross_attn else None
+        self.norm_kv = nn.LayerNorm(d_model)
+        self.attn = MaskedMultiheadAttention(d_model, n_heads, dropout) if cross_attn else None
+        self.norm_ff = nn.LayerNorm(d_model)
+        self.ff = FeedForward(d_model, ff_mult, dropout)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, common: torch.Tensor, specific: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        keep = mask[:, :, None].to(common.dtype)
+        if self.attn is not None and self.norm_q is not None:
+            x = common + self.drop(self.attn(self.norm_q(common), self.norm_kv(specific), mask))
+        else:
+            x = common + self.norm_kv(specific) * keep
+        x = x + self.drop(self.ff(self.norm_ff(x)))
+        return x * keep
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over real steps: (B, L, d), (B, L) → (B, d); zero for a sample with no real step."""
+    m = mask[:, :, None].to(x.dtype)
+    return (x * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)

@@ -1,0 +1,75 @@
+from pathlib import Path
+
+import pytest
+
+from mmcl.app_config import AppConfig, load_app_config
+from model.config import ModelConfig
+from model.configlib import from_dict, parse_override, to_dict
+from model.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_round_trip():
+    cfg = AppConfig()
+    again = from_dict(AppConfig, to_dict(cfg))
+    assert again == cfg
+    assert cfg.model.d_model == 256 and cfg.train.lr == pytest.approx(3e-4)
+
+
+def test_unknown_key_names_key_and_suggests(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("model:\n  d_modle: 128\n")
+    with pytest.raises(ConfigError, match=r"model\.d_modle.*Did you mean 'd_model'"):
+        load_app_config([f])
+
+
+def test_unknown_section_is_error():
+    with pytest.raises(ConfigError, match="unknown config key 'modle'"):
+        load_app_config(overrides=["modle.d_model=3"])
+
+
+def test_overrides_parse_yaml_values_and_apply_last(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("model:\n  d_model: 128\n  n_heads: 4\ntrain:\n  lr: 0.001\n")
+    cfg = load_app_config([f], ["model.d_model=64", "train.deterministic=false", "model.csd=paper"])
+    assert cfg.model.d_model == 64 and cfg.train.lr == pytest.approx(1e-3)
+    assert cfg.train.deterministic is False and cfg.model.csd == "paper"
+    assert parse_override("a.b=[1, 2]") == (["a", "b"], [1, 2])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.d_model=abc", "expected an integer"),
+        ("model.csd=other", "not one of 'paper', 'reference'"),
+        ("model.d_model=102", "multiple of model.n_heads"),
+        ("train.lr=-1", "must be positive"),
+        ("model.dropout=true", "expected a number"),
+        ("model.d_model", "not of the form key=value"),
+    ],
+)
+def test_bad_values_are_config_errors(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_app_config(overrides=[override])
+
+
+def test_int_accepted_for_float_but_not_bool():
+    assert from_dict(ModelConfig, {"dropout": 0}).dropout == 0.0
+    with pytest.raises(ConfigError):
+        from_dict(ModelConfig, {"positional": "yes"})
+
+
+def test_malformed_yaml_names_file(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="bad.yaml"):
+        load_app_config([f])
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_app_config([tmp_path / "missing.yaml"])
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    cfg = load_app_config([path])
+    assert isinstance(cfg, AppConfig)

@@ -1,0 +1,59 @@
+"""CSD against hand-computed values (both variants) and its masking rules."""
+
+import math
+
+import torch
+
+from model.layers import common_specific, csd_weights
+
+R = 1 / math.sqrt(2)
+# Z_m = [[1,0],[0,1]], Z_p = [[1,0],[1,1]], Z_q = [[0,1],[1,0]]
+#   Sim_mp = [[1, R], [0, R]]  Sim_mq = [[0, 1], [1, 0]]  →  W = min = [[0, R], [0, 0]]
+ZM = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+ZP = torch.tensor([[[1.0, 0.0], [1.0, 1.0]]])
+ZQ = torch.tensor([[[0.0, 1.0], [1.0, 0.0]]])
+ALL = torch.ones(1, 2, dtype=torch.bool)
+
+
+def _sm(values):
+    e = [math.exp(v) for v in values]
+    return [x / sum(e) for x in e]
+
+
+def test_weights_are_elementwise_min_of_cosines():
+    w, valid = csd_weights(ZM, [ZP, ZQ], ALL, [ALL, ALL])
+    assert torch.allclose(w[0], torch.tensor([[0.0, R], [0.0, 0.0]]), atol=1e-6)
+    assert valid.all()
+
+
+def test_paper_variant_matches_hand_computation():
+    common, specific = common_specific(ZM, [ZP, ZQ], ALL, [ALL, ALL], "paper")
+    # common = W·Z_m ; specific = (1 − W)·Z_m
+    assert torch.allclose(common[0], torch.tensor([[0.0, R], [0.0, 0.0]]), atol=1e-6)
+    assert torch.allclose(specific[0], torch.tensor([[1.0, 1 - R], [1.0, 1.0]]), atol=1e-6)
+
+
+def test_reference_variant_matches_hand_computation():
+    common, specific = common_specific(ZM, [ZP, ZQ], ALL, [ALL, ALL], "reference")
+    w0 = _sm([0.0, R])  # row-softmax of W's first row
+    s0 = _sm([1 - w0[0], 1 - w0[1]])  # row-softmax of (1 − W') first row
+    assert torch.allclose(common[0], torch.tensor([w0, [0.5, 0.5]]), atol=1e-6)
+    assert torch.allclose(specific[0], torch.tensor([s0, [0.5, 0.5]]), atol=1e-6)
+
+
+def test_missing_other_modality_uses_the_remaining_one():
+    none = torch.zeros(1, 2, dtype=torch.bool)
+    w, _ = csd_weights(ZM, [ZP, ZQ], ALL, [ALL, none])  # q absent → W = Sim_mp
+    assert torch.allclose(w[0], torch.tensor([[1.0, R], [0.0, R]]), atol=1e-6)
+
+
+def test_padded_steps_get_zero_and_all_missing_is_finite():
+    mask = torch.tensor([[True, False]])
+    zm = ZM.clone()
+    zm[0, 1] = 0.0  # projections are zeroed at padding before CSD
+    for variant in ("paper", "reference"):
+        common, specific = common_specific(zm, [ZP, ZQ], mask, [ALL, ALL], variant)
+        assert torch.all(common[0, 1] == 0) and torch.all(specific[0, 1] == 0)
+        none = torch.zeros(1, 2, dtype=torch.bool)
+        c, s = common_specific(torch.zeros_like(ZM), [ZP, ZQ], none, [ALL, ALL], variant)
+        assert torch.isfinite(c).all() and torch.isfinite(s).all() and c.abs().sum() == 0
