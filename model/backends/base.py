@@ -1,0 +1,58 @@
+"""The inference-backend contract: the same checkpoint, run by eager PyTorch or an exported engine.
+
+A backend takes numpy inputs (one window or a batch) and returns raw model outputs as numpy
+(B, num_labels·num_classes) float32. It never knows about devices, threads or screens.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from model.checkpoint import LoadedCheckpoint
+from model.featureset import MODALITIES
+
+
+@dataclass
+class ModelInputs:
+    """Features (B, L, D_m) float32 and masks (B, L) bool for the three modalities."""
+
+    vision: np.ndarray
+    audio: np.ndarray
+    text: np.ndarray
+    vision_mask: np.ndarray
+    audio_mask: np.ndarray
+    text_mask: np.ndarray
+
+    @property
+    def batch(self) -> int:
+        return int(self.vision.shape[0])
+
+    def as_tuple(self) -> tuple[np.ndarray, ...]:
+        return (self.vision, self.audio, self.text, self.vision_mask, self.audio_mask, self.text_mask)
+
+    @classmethod
+    def single(cls, features: dict[str, np.ndarray], masks: dict[str, np.ndarray]) -> ModelInputs:
+        """One window: features[m] (L, D_m), masks[m] (L,) → a batch of one."""
+        return cls(
+            **{m: np.ascontiguousarray(features[m], dtype=np.float32)[None] for m in MODALITIES},
+            **{f"{m}_mask": np.ascontiguousarray(masks[m], dtype=bool)[None] for m in MODALITIES},
+        )
+
+
+class InferenceBackend(ABC):
+    """Runs one checkpoint. Subclasses: eager (here), and the exported/compiled ones in this package."""
+
+    name: str = "base"
+
+    def __init__(self, loaded: LoadedCheckpoint) -> None:
+        self.loaded = loaded
+
+    @abstractmethod
+    def run(self, inputs: ModelInputs) -> np.ndarray:
+        """Raw outputs (B, num_labels·num_classes) float32."""
+
+    def describe(self) -> str:
+        return self.name
