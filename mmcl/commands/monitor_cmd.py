@@ -1,0 +1,222 @@
+"""``mmcl monitor`` (the live sentiment monitor) and ``mmcl profile`` (latency summary of an event log)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mmcl.commands.common import build_config, stderr, stdout
+from model.errors import ConfigError
+
+log = logging.getLogger("mmcl")
+
+REPLAY_MODES = ("realtime", "clock-stopped", "fast")
+
+
+def _choose_session(
+    cfg: Any, camera: str | None, mic: str | None, demo: bool, auto: bool
+) -> tuple[str, str | None]:
+    """(mode, banner): 'demo' when asked for or when --auto finds no camera+microphone."""
+    from realtime.pipeline.session import DEMO_BANNER, DEMO_BANNER_AUTO, detect_devices
+    from realtime.sources.factory import audio_spec_is_file
+
+    if demo:
+        return "demo", DEMO_BANNER
+    if auto:
+        report = detect_devices(cfg.sources.camera.source, cfg.sources.microphone.device)
+        if report.camera and report.microphone:
+            stderr.print(f"--auto: {report.reason}; monitoring the live devices", highlight=False)
+            return "live", None
+        stderr.print(f"--auto: {report.reason}; playing the generated DEMO session instead", highlight=False)
+        return "demo", DEMO_BANNER_AUTO
+    cam_file = camera not in (None, "none") and cfg.sources.camera.source_kind == "file"
+    mic_file = mic not in (None, "none") and audio_spec_is_file(cfg.sources.microphone.device)
+    return ("replay" if cam_file or mic_file else "live"), None
+
+
+def _print_summary(pipeline: Any, log_path: str) -> None:
+    from realtime.dashboard.panels import latency_table
+
+    snap = pipeline.snapshot()
+    stdout.print(latency_table(pipeline.latency.summary(), title="mmcl monitor: latency summary (ms)"))
+    drops = {k: v for k, v in snap.drops.items() if v}
+    r = snap.resources
+    cpu = pipeline.resources.samples
+    cpu_mean = f"{sum(cpu) / len(cpu):.0f}%" if cpu else "–"
+    stdout.print(
+        f"windows {snap.windows} (empty {snap.empty_windows}, skipped {snap.windows_skipped}) · "
+        f"words {len(snap.transcript)} shown · CPU mean {cpu_mean} of one core · "
+        f"peak RSS {r.peak_rss_mb:.0f} MB · "
+        f"drops: {', '.join(f'{k} {v:g}' for k, v in drops.items()) or 'none'}",
+        highlight=False,
+    )
+    if log_path:
+        stdout.print(f"event log: {log_path} (mmcl profile --log {log_path})", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("monitor")
+    def monitor(
+        camera: Annotated[
+            str | None, typer.Option("--camera", help="Device index (0), video file, stream URL, or none.")
+        ] = None,
+        mic: Annotated[
+            str | None, typer.Option("--mic", help="default, a device index or name, an audio file, or none.")
+        ] = None,
+        demo: Annotated[bool, typer.Option("--demo", help="Play the generated demo session.")] = False,
+        auto: Annotated[
+            bool, typer.Option("--auto", help="Live devices when camera and microphone exist, else the demo.")
+        ] = False,
+        backend: Annotated[
+            str | None, typer.Option("--backend", help="auto|eager|compile|onnx|tensorrt")
+        ] = None,
+        checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="Model checkpoint.")] = None,
+        log_file: Annotated[
+            Path | None, typer.Option("--log", help="JSONL event log, one line per window.")
+        ] = None,
+        duration: Annotated[float | None, typer.Option("--duration", help="Stop after S seconds.")] = None,
+        headless: Annotated[bool, typer.Option("--headless", help="One summary line per second.")] = False,
+        replay: Annotated[
+            str | None, typer.Option("--replay", help="File sources: realtime | clock-stopped | fast.")
+        ] = None,
+        demo_dir: Annotated[Path | None, typer.Option("--demo-dir", help="Demo files cache folder.")] = None,
+        config: Annotated[list[Path] | None, typer.Option("--config", help="YAML config file(s).")] = None,
+        overrides: Annotated[
+            list[str] | None, typer.Argument(help="key=value overrides, e.g. monitor.hop_s=0.25")
+        ] = None,
+    ) -> None:
+        """Real-time multimodal sentiment from a camera and a microphone (or files, or the demo session).
+
+        Shows a live dashboard (sentiment, trend, per-modality evidence, transcript, latency, devices);
+        Ctrl-C stops cleanly and prints a latency summary.
+        """
+        from realtime.dashboard import Dashboard, HeadlessPrinter
+        from realtime.pipeline.demo import ensure_demo
+        from realtime.pipeline.session import build_pipeline, demo_sources
+
+        if demo and auto:
+            raise ConfigError(
+                "--demo and --auto exclude each other; --auto picks the demo when no devices exist"
+            )
+        if replay is not None and replay not in REPLAY_MODES:
+            raise ConfigError(f"--replay must be one of {', '.join(REPLAY_MODES)}, got {replay!r}")
+        if duration is not None and duration <= 0:
+            raise ConfigError("--duration must be > 0 seconds")
+        options: dict[str, Any] = {
+            "monitor.backend": backend, "monitor.log": str(log_file) if log_file else None,
+            "monitor.demo_dir": str(demo_dir) if demo_dir else None, "sources.replay.mode": replay,
+            "sources.camera.source": camera if camera not in (None, "none") else None,
+            "sources.microphone.device": mic if mic not in (None, "none") else None,
+        }  # fmt: skip
+        cfg = build_config(config, options, overrides)
+        mode, banner = _choose_session(cfg, camera, mic, demo, auto)
+        use_camera, use_audio = camera != "none", mic != "none"
+        if mode == "demo":
+            stderr.print("preparing the demo session (eSpeak NG speech + animated portrait; cached) …")
+            session = ensure_demo(cfg.monitor.demo_dir or None, cfg.monitor.demo_fps)
+            cfg.sources = demo_sources(cfg.sources, session.video, session.audio)
+            use_camera = use_audio = True
+        stderr.print("loading models (face landmarker, speech recogniser, text embedder, sentiment model) …")
+        pipeline = build_pipeline(cfg, mode=mode, banner=banner, checkpoint=checkpoint,
+                                  camera=use_camera, audio=use_audio)  # fmt: skip
+
+        stop = threading.Event()
+
+        def on_signal(signum: int, _frame: object) -> None:
+            stop.set()
+
+        old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        root = logging.getLogger()
+        old_level = root.level
+        try:
+            pipeline.start()
+            t0 = time.monotonic()
+
+            def done() -> bool:
+                if pipeline.finished.is_set():
+                    return True
+                return duration is not None and time.monotonic() - t0 >= duration
+
+            if headless:
+                HeadlessPrinter(pipeline, stdout, cfg.monitor.headless_interval_s).run(stop, done)
+            else:
+                if root.level < logging.WARNING:
+                    root.setLevel(logging.WARNING)  # INFO lines would scroll the dashboard away
+                Dashboard(pipeline, stdout, cfg.monitor.refresh_hz).run(stop, done)
+        finally:
+            root.setLevel(old_level)
+            ok = pipeline.stop()
+            for s, h in old.items():
+                signal.signal(s, h)
+            if not ok:
+                stderr.print("[yellow]warning:[/] some threads did not stop in time (see the log)")
+        _print_summary(pipeline, cfg.monitor.log)
+        if stop.is_set():
+            stderr.print("stopped by signal; devices released, log flushed")
+
+    @app.command("profile")
+    def profile(
+        log_file: Annotated[Path, typer.Option("--log", help="A JSONL event log from mmcl monitor --log.")],
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print one JSON object instead of tables.")
+        ] = False,
+        csv_out: Annotated[Path | None, typer.Option("--csv", help="Also export one row per window.")] = None,
+    ) -> None:
+        """Latency summary (p50/p95/p99 per stage) of a monitor event log, and an optional CSV export."""
+        import csv
+
+        from realtime.dashboard.panels import latency_table
+        from realtime.pipeline.eventlog import latency_summary, read_events, window_table
+        from realtime.pipeline.latency import LatencyStat
+
+        events = read_events(log_file)
+        windows = [e for e in events if e["type"] == "window"]
+        summaries = [e for e in events if e["type"] == "summary"]
+        stats = latency_summary(windows)
+        final = summaries[-1] if summaries else None
+        if final:  # stages only the session summary knows (render, shown)
+            for stage, d in (final.get("latency_ms") or {}).items():
+                if stage not in stats and d.get("p50_ms") is not None:
+                    stats[stage] = LatencyStat(
+                        stage, int(d["count"]), d["p50_ms"], d["p95_ms"], d["p99_ms"], d.get("max_ms"),
+                        d.get("mean_ms"),
+                    )  # fmt: skip
+        scored = [w for w in windows if w.get("prediction")]
+        result = {
+            "log": str(log_file), "windows": len(windows), "scored_windows": len(scored),
+            "complete": final is not None,
+            "latency_ms": {k: v.to_dict() for k, v in stats.items()},
+            "drops": (final or {}).get("drops"),
+        }  # fmt: skip
+        if csv_out is not None:
+            rows = window_table(windows)
+            keys: list[str] = []
+            for r in rows:
+                keys.extend(k for k in r if k not in keys)
+            with open(csv_out, "w", newline="", encoding="utf-8") as f:
+                writer = csv.DictWriter(f, fieldnames=keys)
+                writer.writeheader()
+                writer.writerows(rows)
+            result["csv"] = str(csv_out)
+        if as_json:
+            typer.echo(json.dumps(result))
+            return
+        stdout.print(latency_table(stats, title=f"{log_file}: latency (ms) over {len(windows)} windows"))
+        stdout.print(
+            f"windows {len(windows)} (scored {len(scored)}) · "
+            + (
+                "session summary present"
+                if final
+                else "no session summary (the monitor did not exit cleanly)"
+            ),
+            highlight=False,
+        )
+        if csv_out is not None:
+            stdout.print(f"wrote {csv_out}", highlight=False)

@@ -1,0 +1,217 @@
+"""Scoring windows: run the backend, decode with the checkpoint's task, smooth, attribute to modalities.
+
+Decoding (``TaskInfo``):
+
+* regression — ``value`` is the model output (MSA scale −3…+3 for ``label_kind == "msa"``); the
+  ``score`` used for the gauge, the trend and the contributions is that value.
+* classification, one label group — ``probs`` = softmax(logits / T) over the classes (T = a calibrated
+  temperature from ``checkpoint.extra`` when present, else 1), ``label`` = the most probable class. For
+  sentiment checkpoints (``label_kind == "msa"``) the classes are ordered negative → positive and
+  ``score`` = Σ p_k·v_k with v evenly spaced on [−1, +1] (3 classes: −1, 0, +1); otherwise ``score`` is
+  the top class's probability.
+* classification, several label groups (e.g. IEMOCAP's 4 emotions × present/absent) — ``probs`` holds
+  each group's probability of its last class ("present"); ``label`` and ``score`` are the top group's.
+
+Smoothed trend: an exponential moving average of ``score`` with time constant ``ema_tau_s`` (α = 1 −
+exp(−Δt/τ) per window); windows without any modality present do not move it.
+
+Per-modality contribution (**masked-modality delta**): every window is scored in one backend call of
+batch 4 — the window as is, and the window with vision, audio or text masked out (mask all False, values
+zero). ``contribution[m] = score(full) − score(without m)``: how much modality m moved this prediction, in
+score units (positive = pushed towards positive sentiment). A modality absent from the window has no
+contribution (``None``; masking it changes nothing). Deltas are not additive (the model is non-linear).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from model.backends import BACKENDS, ModelInputs, create_backend
+from model.backends.base import InferenceBackend
+from model.checkpoint import LoadedCheckpoint
+from model.evaluate import TaskInfo
+from model.featureset import MODALITIES
+from realtime.pipeline.windows import Window
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_NAMES = {2: ["negative", "positive"], 3: ["negative", "neutral", "positive"]}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The decoded output of one window."""
+
+    window: int
+    t_end: float
+    score: float  # the scalar shown on the gauge (see module docstring)
+    trend: float  # EMA of score
+    value: float | None = None  # regression output
+    probs: dict[str, float] | None = None  # classification probabilities
+    label: str | None = None
+    contributions: dict[str, float | None] = field(default_factory=dict)
+    raw: tuple[float, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "score": self.score,
+            "trend": self.trend,
+            "value": self.value,
+            "probs": self.probs,
+            "label": self.label,
+            "contributions": self.contributions,
+        }
+
+
+def create_monitor_backend(name: str, loaded: LoadedCheckpoint) -> InferenceBackend:
+    """The configured backend from ``model.backends``; ``auto`` falls back to eager (with one log line)
+    while the registry has no ``auto`` entry."""
+    if name == "auto" and "auto" not in BACKENDS:
+        log.info("backend 'auto': no automatic selection registered in model.backends; using eager PyTorch")
+        name = "eager"
+    return create_backend(name, loaded)
+
+
+def checkpoint_temperature(extra: dict) -> float:
+    """A fitted temperature in ``checkpoint.extra`` (``temperature`` or ``calibration.temperature``)."""
+    for cand in (extra.get("temperature"), (extra.get("calibration") or {}).get("temperature")):
+        if isinstance(cand, (int, float)) and math.isfinite(cand) and cand > 0:
+            return float(cand)
+    return 1.0
+
+
+class SentimentDecoder:
+    """Turns raw outputs (num_labels·num_classes) into a score, probabilities and a label."""
+
+    def __init__(self, task: TaskInfo, temperature: float = 1.0) -> None:
+        self.task = task
+        self.temperature = temperature
+        self.classification = task.task == "classification"
+        if self.classification:
+            names = task.label_names
+            n_groups, n_cls = task.num_labels, task.num_classes
+            if n_groups == 1:
+                self.names = (
+                    list(names)
+                    if names and len(names) == n_cls
+                    else _DEFAULT_NAMES.get(n_cls, [f"class {k}" for k in range(n_cls)])
+                )
+            else:
+                self.names = (
+                    list(names)
+                    if names and len(names) == n_groups
+                    else [f"label {k}" for k in range(n_groups)]
+                )
+        else:
+            self.names = []
+        self.ordered = self.classification and task.num_labels == 1 and task.label_kind == "msa"
+
+    @property
+    def score_range(self) -> tuple[float, float]:
+        if not self.classification:
+            if self.task.label_kind == "msa":
+                return (-3.0, 3.0)
+            if self.task.label_kind == "mda":
+                return (0.0, 27.0)
+            return (-1.0, 1.0)
+        return (-1.0, 1.0) if self.ordered else (0.0, 1.0)
+
+    def scores(self, raw: np.ndarray) -> np.ndarray:
+        """(B,) scores of raw outputs (B, num_labels·num_classes)."""
+        return np.array([self.decode(r)[0] for r in raw], dtype=np.float64)
+
+    def decode(self, raw: np.ndarray) -> tuple[float, float | None, dict[str, float] | None, str | None]:
+        """(score, value, probs, label) of one raw output row."""
+        r = np.asarray(raw, dtype=np.float64).reshape(-1)
+        if not self.classification:
+            v = float(r[0])
+            return v, v, None, None
+        logits = r.reshape(self.task.num_labels, self.task.num_classes) / self.temperature
+        logits = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        if self.task.num_labels == 1:
+            probs = {n: float(x) for n, x in zip(self.names, p[0], strict=True)}
+            top = int(np.argmax(p[0]))
+            if self.ordered:
+                levels = np.linspace(-1.0, 1.0, p.shape[1])
+                score = float((p[0] * levels).sum())
+            else:
+                score = float(p[0, top])
+            return score, None, probs, self.names[top]
+        present = p[:, -1]
+        probs = {n: float(x) for n, x in zip(self.names, present, strict=True)}
+        top = int(np.argmax(present))
+        return float(present[top]), None, probs, self.names[top]
+
+
+class InferenceEngine:
+    """Scores windows with a backend (see module docstring). Used by one thread (the window loop)."""
+
+    def __init__(
+        self,
+        backend: InferenceBackend,
+        task: TaskInfo,
+        *,
+        contributions: bool = True,
+        ema_tau_s: float = 3.0,
+        temperature: float = 1.0,
+    ) -> None:
+        self.backend = backend
+        self.decoder = SentimentDecoder(task, temperature)
+        self.contributions = contributions
+        self.ema_tau_s = ema_tau_s
+        self._trend: float | None = None
+        self._trend_t: float | None = None
+        self.calls = 0
+
+    @property
+    def batch(self) -> int:
+        return 1 + len(MODALITIES) if self.contributions else 1
+
+    def reset(self) -> None:
+        self._trend = self._trend_t = None
+
+    def inputs_for(self, window: Window) -> ModelInputs:
+        """The backend batch: the window, then (with contributions) the window with each modality masked."""
+        single = ModelInputs.single(window.features, window.masks)
+        if not self.contributions:
+            return single
+        arrays = {m: np.repeat(getattr(single, m), self.batch, axis=0) for m in MODALITIES}
+        masks = {m: np.repeat(getattr(single, f"{m}_mask"), self.batch, axis=0) for m in MODALITIES}
+        for k, m in enumerate(MODALITIES, start=1):
+            arrays[m][k] = 0.0
+            masks[m][k] = False
+        return ModelInputs(**arrays, **{f"{m}_mask": masks[m] for m in MODALITIES})
+
+    def score(self, window: Window) -> Prediction:
+        raw = np.asarray(self.backend.run(self.inputs_for(window)), dtype=np.float64)
+        self.calls += 1
+        if raw.ndim != 2 or not np.isfinite(raw).all():
+            raise ValueError(f"backend returned {raw.shape} outputs with non-finite values")
+        score, value, probs, label = self.decoder.decode(raw[0])
+        contrib: dict[str, float | None] = dict.fromkeys(MODALITIES)
+        if self.contributions:
+            present = window.present
+            others = self.decoder.scores(raw[1:])
+            for k, m in enumerate(MODALITIES):
+                contrib[m] = float(score - others[k]) if present[m] else None
+        trend = self._smooth(score, window.t_end)
+        return Prediction(
+            window=window.index, t_end=window.t_end, score=score, trend=trend, value=value, probs=probs,
+            label=label, contributions=contrib, raw=tuple(float(x) for x in raw[0]),
+        )  # fmt: skip
+
+    def _smooth(self, score: float, t: float) -> float:
+        if self._trend is None or self._trend_t is None:
+            self._trend, self._trend_t = score, t
+            return score
+        dt = max(0.0, t - self._trend_t)
+        alpha = 1.0 - math.exp(-dt / self.ema_tau_s)
+        self._trend += alpha * (score - self._trend)
+        self._trend_t = t
+        return self._trend

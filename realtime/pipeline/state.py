@@ -1,0 +1,239 @@
+"""What the dashboard and the headless printer read: an immutable snapshot of the monitor.
+
+``MonitorState`` holds what the window loop publishes (prediction, history, per-modality evidence) under
+a lock, with a version counter readers can wait on (``wait_newer``) — the pipeline never waits for a
+reader. The pipeline composes a :class:`MonitorSnapshot` from it plus live counters of the sources and
+workers (``Pipeline.snapshot()``); the dashboard renders snapshots only.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import resource
+import threading
+import time
+from dataclasses import dataclass, field
+
+from realtime.pipeline.inference import Prediction
+from realtime.pipeline.latency import LatencyStat
+
+
+@dataclass(frozen=True)
+class ModalityView:
+    """Presence and evidence of one modality: ``live`` = present right now (face found in the newest
+    frame, speech active, a word in the last few seconds); ``coverage`` = share of observed steps in the
+    last window; ``contribution`` = masked-modality delta of the last prediction (None when absent)."""
+
+    name: str
+    live: bool
+    coverage: float
+    contribution: float | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    name: str
+    kind: str
+    status: str
+    message: str
+    rate_hz: float = 0.0
+    delivered: int = 0
+    dropped: int = 0
+    overflow: int = 0
+    reconnects: int = 0
+
+
+@dataclass(frozen=True)
+class QueueView:
+    name: str
+    depth: int
+    capacity: int
+    dropped: int
+    peak: int = 0
+
+
+@dataclass(frozen=True)
+class TranscriptWord:
+    text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class ResourceView:
+    cpu_percent: float  # whole process, % of one core, since the previous sample
+    rss_mb: float
+    peak_rss_mb: float
+    threads: dict[str, float] = field(default_factory=dict)  # % of one core per named thread group
+
+
+@dataclass(frozen=True)
+class MonitorSnapshot:
+    now: float  # session clock
+    elapsed_s: float  # since the pipeline started (session clock)
+    mode: str  # live | replay | demo
+    replay_mode: str  # realtime | clock-stopped | fast
+    banner: str | None  # e.g. "DEMO session (no camera/microphone found)"
+    backend: str
+    model: str
+    running: bool
+    finished: bool
+    prediction: Prediction | None
+    score_range: tuple[float, float]
+    history: tuple[tuple[float, float], ...]  # (t, score)
+    trend_history: tuple[tuple[float, float], ...]  # (t, trend)
+    windows: int
+    windows_skipped: int
+    empty_windows: int  # windows without any modality present (not scored)
+    status: str  # one line: what the monitor is doing / waiting for
+    modalities: tuple[ModalityView, ...]
+    transcript: tuple[TranscriptWord, ...]
+    speaking: bool
+    latency: dict[str, LatencyStat]
+    queues: tuple[QueueView, ...]
+    devices: tuple[DeviceView, ...]
+    drops: dict[str, float]
+    resources: ResourceView
+    asr_lag_s: float = 0.0  # audio waiting for the ASR
+
+
+class MonitorState:
+    """Published results of the window loop (thread-safe)."""
+
+    def __init__(self, history_s: float = 120.0, transcript_words: int = 60) -> None:
+        self.history_s = history_s
+        self._cond = threading.Condition()
+        self.version = 0
+        self.prediction: Prediction | None = None
+        self.coverage: dict[str, float] = {}
+        self.windows = 0
+        self.windows_skipped = 0
+        self.empty_windows = 0
+        self.history: collections.deque[tuple[float, float]] = collections.deque()
+        self.trend_history: collections.deque[tuple[float, float]] = collections.deque()
+        self.transcript: collections.deque[TranscriptWord] = collections.deque(maxlen=transcript_words)
+        self.last_window_t: float | None = None
+
+    def publish(self, prediction: Prediction | None, coverage: dict[str, float], t_end: float) -> None:
+        with self._cond:
+            self.windows += 1
+            self.last_window_t = t_end
+            self.coverage = dict(coverage)
+            if prediction is None:
+                self.empty_windows += 1
+            else:
+                self.prediction = prediction
+                self.history.append((t_end, prediction.score))
+                self.trend_history.append((t_end, prediction.trend))
+                while self.history and self.history[0][0] < t_end - self.history_s:
+                    self.history.popleft()
+                while self.trend_history and self.trend_history[0][0] < t_end - self.history_s:
+                    self.trend_history.popleft()
+            self.version += 1
+            self._cond.notify_all()
+
+    def add_words(self, words: list[TranscriptWord]) -> None:
+        if not words:
+            return
+        with self._cond:
+            self.transcript.extend(words)
+            self.version += 1
+            self._cond.notify_all()
+
+    def note_skipped(self, n: int) -> None:
+        with self._cond:
+            self.windows_skipped += n
+
+    def poke(self) -> None:
+        """Wake readers (e.g. a status change)."""
+        with self._cond:
+            self.version += 1
+            self._cond.notify_all()
+
+    def wait_newer(self, version: int, timeout: float) -> int:
+        """Block up to ``timeout`` s until the version differs from ``version``; returns the current one."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.version != version, timeout)
+            return self.version
+
+    def read(self) -> dict:
+        with self._cond:
+            return {
+                "prediction": self.prediction,
+                "coverage": dict(self.coverage),
+                "windows": self.windows,
+                "windows_skipped": self.windows_skipped,
+                "empty_windows": self.empty_windows,
+                "history": tuple(self.history),
+                "trend_history": tuple(self.trend_history),
+                "transcript": tuple(self.transcript),
+                "version": self.version,
+            }
+
+
+class ResourceMonitor:
+    """CPU use (% of one core) and memory of this process, sampled on demand (wall-time based).
+
+    ``thread_groups`` maps a thread-name prefix (``face``, ``asr``, …) to a label; per-group CPU comes
+    from psutil's per-thread times when psutil is available.
+    """
+
+    def __init__(self, min_interval_s: float = 0.5) -> None:
+        self.min_interval_s = min_interval_s
+        self._lock = threading.Lock()
+        self._last_wall: float | None = None
+        self._last_cpu = 0.0
+        self._last_threads: dict[int, float] = {}
+        self._view = ResourceView(0.0, 0.0, 0.0)
+        self.samples: list[float] = []
+        try:
+            import psutil
+
+            self._proc = psutil.Process(os.getpid())
+        except ImportError:  # pragma: no cover - psutil is a dependency
+            self._proc = None
+
+    def sample(self) -> ResourceView:
+        now = time.monotonic()
+        with self._lock:
+            if self._last_wall is not None and now - self._last_wall < self.min_interval_s:
+                return self._view
+            t = os.times()
+            cpu = t.user + t.system
+            rss = peak = 0.0
+            threads: dict[str, float] = {}
+            if self._proc is not None:
+                rss = self._proc.memory_info().rss / 2**20
+                names = {th.native_id: th.name for th in threading.enumerate() if th.native_id is not None}
+                per: dict[int, float] = {}
+                for th in self._proc.threads():
+                    per[th.id] = th.user_time + th.system_time
+                if self._last_wall is not None:
+                    dt = now - self._last_wall
+                    for tid, c in per.items():
+                        group = _group_of(names.get(tid))
+                        d = c - self._last_threads.get(tid, c)
+                        threads[group] = threads.get(group, 0.0) + 100.0 * d / dt
+                self._last_threads = per
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+            pct = 0.0
+            if self._last_wall is not None:
+                pct = 100.0 * (cpu - self._last_cpu) / (now - self._last_wall)
+                self.samples.append(pct)
+            self._last_wall, self._last_cpu = now, cpu
+            self._view = ResourceView(pct, rss, max(peak, rss), dict(sorted(threads.items())))
+            return self._view
+
+    @property
+    def view(self) -> ResourceView:
+        with self._lock:
+            return self._view
+
+
+def _group_of(thread_name: str | None) -> str:
+    if not thread_name:
+        return "other"  # native threads (MediaPipe, onnxruntime, torch, PortAudio)
+    head = thread_name.split(":", 1)[0]
+    return {"MainThread": "main"}.get(head, head)

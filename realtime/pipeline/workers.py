@@ -1,0 +1,453 @@
+"""Feature workers of the live monitor: one thread each, handing finished samples to the window loop.
+
+* :class:`FaceWorker` — takes every new frame from the camera's latest-frame slot (``wait_next``; frames
+  replaced before it got to them are the camera's ``dropped``), runs ``FaceFeatureExtractor`` (MediaPipe,
+  created on this thread) and hands out ``VisionSample``\\ s.
+* :class:`VoiceWorker` — reads all audio through its own ring reader and hands out the
+  ``AudioFeatureExtractor``'s 100 ms ``AudioStep``\\ s (flushing at the end of a file).
+* :class:`TextWorker` — takes the words the ASR worker commits and hands out their phrase embeddings
+  (``WordTextTrack`` over MiniLM, created on this thread).
+
+Each hands its results to an :class:`Outbox`: a bounded queue, drop-oldest, with a drop counter and a
+peak depth the dashboard shows. Workers never raise out of their thread: a failing item is logged and
+counted (``errors``) and the worker goes on; a failure to load its model is raised from ``start()``.
+
+Clock-stopped replay: each worker registers an idle check with the replay timeline so the clock only
+moves once every delivered item has been turned into features (see ``realtime.sources.replay``).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from model.errors import MmclError
+from realtime.clock import Clock
+from realtime.features.audio import AudioFeatureExtractor, AudioStep
+from realtime.features.config import FeatureConfig
+from realtime.features.text import TextEmbedder, TextSample, WordTextTrack
+from realtime.features.vision import FaceFeatureExtractor, VisionSample
+from realtime.pipeline.latency import LatencyTracker
+from realtime.pipeline.windows import AUDIO_STEP_HALF_S
+from realtime.sources.audio_ring import AudioReader
+from realtime.sources.camera import CameraSource
+from realtime.sources.replay import ReplayMode, ReplayTimeline
+from realtime.types import Word
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class Outbox(Generic[T]):
+    """Bounded hand-off queue between one worker and the window loop. Drop policy: drop-oldest, counted."""
+
+    def __init__(self, name: str, capacity: int = 512) -> None:
+        self.name = name
+        self.capacity = capacity
+        self._q: collections.deque[T] = collections.deque()
+        self._lock = threading.Lock()
+        self.dropped = 0
+        self.peak = 0
+        self.total = 0
+
+    def put(self, item: T) -> None:
+        with self._lock:
+            if len(self._q) >= self.capacity:
+                self._q.popleft()
+                self.dropped += 1
+                if self.dropped == 1 or self.dropped % 100 == 0:
+                    log.warning("queue %s full: dropped the oldest item (%d so far)", self.name, self.dropped)
+            self._q.append(item)
+            self.total += 1
+            self.peak = max(self.peak, len(self._q))
+
+    def drain(self) -> list[T]:
+        with self._lock:
+            items = list(self._q)
+            self._q.clear()
+            return items
+
+    @property
+    def depth(self) -> int:
+        with self._lock:
+            return len(self._q)
+
+
+@dataclass(frozen=True)
+class WorkerStats:
+    name: str
+    status: str  # idle | starting | running | ended | stopped | failed
+    message: str
+    items: int  # inputs processed (frames, audio chunks, word batches)
+    outputs: int  # samples handed out
+    errors: int
+    busy_s: float  # compute time spent (wall)
+    live: bool  # face found in the newest frame / voice above the silence floor / word recently
+    last_t: float | None  # capture time of the newest processed input
+    level_dbfs: float | None = None  # voice worker: level of the newest step
+
+
+class _Worker:
+    """Thread scaffolding: ``start()`` (load on the thread, raise load errors), ``stop()`` (Event + join)."""
+
+    kind = "worker"
+
+    def __init__(
+        self, name: str, clock: Clock, latency: LatencyTracker, timeline: ReplayTimeline | None
+    ) -> None:
+        self.name = name
+        self.clock = clock
+        self.latency = latency
+        self.timeline = (
+            timeline if timeline is not None and timeline.mode is ReplayMode.CLOCK_STOPPED else None
+        )
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start_error: BaseException | None = None
+        self._status, self._message = "idle", ""
+        self._busy = False
+        self.items = self.outputs = self.errors = 0
+        self.busy_s = 0.0
+        self._last_t: float | None = None
+        self._live = False
+
+    def _idle_name(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    def start(self, timeout: float = 120.0) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            raise RuntimeError(f"{self.kind} worker {self.name} already running")
+        self._stop.clear()
+        self._ready.clear()
+        self._start_error = None
+        self._set_status("starting", "loading")
+        if self.timeline is not None:
+            self.timeline.add_idle_check(self._idle_name(), self.is_idle)
+        self._thread = threading.Thread(target=self._main, name=f"{self.kind}:{self.name}", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            self.stop(1.0)
+            raise MmclError(f"the {self.kind} worker did not load within {timeout:.0f} s")
+        if self._start_error is not None:
+            self._thread.join(2.0)
+            if self.timeline is not None:
+                self.timeline.remove_idle_check(self._idle_name())
+            raise self._start_error
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        self._stop.set()
+        if self.timeline is not None:
+            self.timeline.remove_idle_check(self._idle_name())
+        self._wake()
+        t = self._thread
+        if t is None:
+            return True
+        if t is not threading.current_thread():
+            t.join(timeout)
+        if t.is_alive():
+            log.warning("%s worker %s did not stop within %.1f s", self.kind, self.name, timeout)
+        return not t.is_alive()
+
+    @property
+    def is_running(self) -> bool:
+        t = self._thread
+        return t is not None and t.is_alive() and not self._stop.is_set()
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._thread
+
+    def _main(self) -> None:
+        try:
+            self._load()
+        except BaseException as exc:
+            self._start_error = exc
+            self._set_status("failed", str(exc))
+            self._ready.set()
+            return
+        self._set_status("running")
+        self._ready.set()
+        try:
+            self._loop()
+        except Exception as exc:  # a bug: keep the traceback, show the status, never kill the process
+            log.exception("%s worker %s crashed", self.kind, self.name)
+            self._set_status("failed", f"{type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._busy = False
+                if self._status not in ("failed", "ended"):
+                    self._status, self._message = "stopped", ""
+            self._unload()
+
+    def _set_status(self, status: str, message: str = "") -> None:
+        with self._lock:
+            self._status, self._message = status, message
+
+    def _notify_timeline(self) -> None:
+        if self.timeline is not None:
+            self.timeline.notify()
+
+    def _count(self, dt: float, last_t: float | None, live: bool, outputs: int) -> None:
+        with self._lock:
+            self.items += 1
+            self.outputs += outputs
+            self.busy_s += dt
+            if last_t is not None:
+                self._last_t = last_t
+            self._live = live
+
+    def stats(self) -> WorkerStats:
+        with self._lock:
+            return WorkerStats(
+                self.name, self._status, self._message, self.items, self.outputs, self.errors, self.busy_s,
+                self._live, self._last_t, self._level(),
+            )  # fmt: skip
+
+    def _level(self) -> float | None:
+        return None
+
+    # subclass hooks
+    def _load(self) -> None: ...
+    def _unload(self) -> None: ...
+    def _loop(self) -> None: ...
+    def _wake(self) -> None: ...
+    def is_idle(self) -> bool:
+        return True
+
+
+class FaceWorker(_Worker):
+    kind = "face"
+
+    def __init__(
+        self,
+        camera: CameraSource,
+        outbox: Outbox[VisionSample],
+        clock: Clock,
+        latency: LatencyTracker,
+        *,
+        config: FeatureConfig | None = None,
+        extractor_factory: Callable[[], Any] | None = None,
+        timeline: ReplayTimeline | None = None,
+        name: str = "face",
+    ) -> None:
+        super().__init__(name, clock, latency, timeline)
+        self.camera = camera
+        self.outbox = outbox
+        self.config = config or FeatureConfig()
+        self._factory = extractor_factory or (lambda: FaceFeatureExtractor(self.config))
+        self._extractor: Any = None
+        self._last_index = 0
+        self._done_t: float | None = None  # capture time of the last frame fully processed
+        self.faces = 0
+
+    def _load(self) -> None:
+        self._extractor = self._factory()
+        self._last_index = 0
+
+    def _unload(self) -> None:
+        if self._extractor is not None and hasattr(self._extractor, "close"):
+            self._extractor.close()
+        self._extractor = None
+
+    def is_idle(self) -> bool:
+        """Every frame the camera delivered has been processed (race-free: the camera updates ``last_t``
+        before it waits on the replay clock)."""
+        if self._stop.is_set() or (self._thread is not None and not self._thread.is_alive()):
+            return True
+        last = self.camera.stats().last_t
+        with self._lock:
+            return last is None or (self._done_t is not None and self._done_t >= last)
+
+    def _loop(self) -> None:
+        cam = self.camera
+        while not self._stop.is_set():
+            frame = cam.wait_next(timeout=0.1, after=self._last_index)
+            if frame is None:
+                if cam.ended and not self._stop.is_set():
+                    self._set_status("ended", "camera file ended")
+                    self._stop.wait(0.1)
+                continue
+            self._last_index = frame.index
+            t0 = time.perf_counter()
+            try:
+                sample = self._extractor.process(frame.image, frame.t)
+            except Exception as exc:
+                with self._lock:
+                    self.errors += 1
+                    self._done_t = frame.t
+                log.warning("face worker: frame at %.2f s failed (%s)", frame.t, exc)
+                continue
+            dt = time.perf_counter() - t0
+            self.outbox.put(sample)
+            self.latency.record("face", self.clock.now() - frame.t)
+            if sample.valid:
+                self.faces += 1
+            self._count(dt, frame.t, sample.valid, 1)
+            if self._status in ("ended",):
+                self._set_status("running")
+            with self._lock:
+                self._done_t = frame.t
+            self._notify_timeline()
+
+
+class VoiceWorker(_Worker):
+    kind = "voice"
+
+    def __init__(
+        self,
+        reader: AudioReader,
+        outbox: Outbox[AudioStep],
+        clock: Clock,
+        latency: LatencyTracker,
+        *,
+        config: FeatureConfig | None = None,
+        timeline: ReplayTimeline | None = None,
+        name: str = "voice",
+        max_read_s: float = 0.5,
+    ) -> None:
+        super().__init__(name, clock, latency, timeline)
+        self.reader = reader
+        self.outbox = outbox
+        self.config = config or FeatureConfig()
+        self.max_read_s = max_read_s
+        self._extractor: AudioFeatureExtractor | None = None
+        self._level_db: float | None = None
+        self._flushed = False
+
+    def _load(self) -> None:
+        self._extractor = AudioFeatureExtractor(self.config)
+        self._flushed = False
+
+    def _level(self) -> float | None:
+        return self._level_db
+
+    def is_idle(self) -> bool:
+        if self._stop.is_set() or (self._thread is not None and not self._thread.is_alive()):
+            return True
+        with self._lock:
+            if self._busy:
+                return False
+        return self.reader.available == 0
+
+    def _emit(self, steps: list[AudioStep], dt: float) -> None:
+        now = self.clock.now()
+        for s in steps:
+            self.outbox.put(s)
+            self.latency.record("voice", now - (s.t + AUDIO_STEP_HALF_S))
+        if steps:
+            self._level_db = steps[-1].level_dbfs
+            self._count(dt, steps[-1].t + AUDIO_STEP_HALF_S, steps[-1].valid, len(steps))
+
+    def _loop(self) -> None:
+        assert self._extractor is not None
+        ex = self._extractor
+        while not self._stop.is_set():
+            with self._lock:
+                self._busy = True
+            try:
+                chunk = self.reader.read(self.max_read_s)
+                if chunk is not None:
+                    self._flushed = False
+                    t0 = time.perf_counter()
+                    steps = ex.push(chunk)
+                    self._emit(steps, time.perf_counter() - t0)
+                elif self.reader.exhausted and not self._flushed:
+                    self._emit(ex.flush(), 0.0)  # end of a file: finish the last step
+                    self._flushed = True
+                    self._set_status("ended", "audio file ended")
+            finally:
+                with self._lock:
+                    self._busy = False
+            if chunk is not None:
+                self._notify_timeline()
+                continue
+            if self.reader.exhausted:
+                self._stop.wait(0.05)
+            else:
+                self.reader.wait(0.1)
+
+
+class TextWorker(_Worker):
+    """Embeds the words the ASR commits. ``asr`` is an ``AsrWorker`` (``wait_words``/``words_since``)."""
+
+    kind = "text"
+
+    def __init__(
+        self,
+        asr: Any,
+        outbox: Outbox[TextSample],
+        clock: Clock,
+        latency: LatencyTracker,
+        *,
+        config: FeatureConfig | None = None,
+        embedder_factory: Callable[[], Any] | None = None,
+        on_words: Callable[[list[Word]], None] | None = None,
+        timeline: ReplayTimeline | None = None,
+        name: str = "text",
+    ) -> None:
+        super().__init__(name, clock, latency, timeline)
+        self.asr = asr
+        self.outbox = outbox
+        self.config = config or FeatureConfig()
+        self._factory = embedder_factory or (
+            lambda: TextEmbedder(
+                cache_size=self.config.text_cache_size, batch_size=self.config.text_batch_size
+            )
+        )
+        self.on_words = on_words
+        self._track: WordTextTrack | None = None
+        self._cursor = 0  # ASR words fully handled
+        self.words = 0
+
+    def _load(self) -> None:
+        self._track = WordTextTrack(self._factory())
+        _, self._cursor = self.asr.words_since(10**12)  # start after what the ASR already holds
+
+    def is_idle(self) -> bool:
+        if self._stop.is_set() or (self._thread is not None and not self._thread.is_alive()):
+            return True
+        with self._lock:
+            cursor = self._cursor
+        _, seq = self.asr.words_since(10**12)
+        return seq <= cursor
+
+    def _loop(self) -> None:
+        assert self._track is not None
+        while not self._stop.is_set():
+            words, new_cursor = self.asr.wait_words(self._cursor, 0.1)
+            if not words:
+                with self._lock:
+                    self._cursor = max(self._cursor, new_cursor)
+                if not self.asr.is_running:  # a stopped ASR returns at once: do not spin
+                    self._stop.wait(0.05)
+                continue
+            t0 = time.perf_counter()
+            try:
+                samples = self._track.add(words)
+            except Exception as exc:
+                samples = []
+                with self._lock:
+                    self.errors += 1
+                log.warning("text worker: embedding %d words failed (%s)", len(words), exc)
+            dt = time.perf_counter() - t0
+            now = self.clock.now()
+            for s in samples:
+                self.outbox.put(s)
+            for w in words:
+                if w.committed_at is not None:
+                    self.latency.record("asr_commit", w.committed_at - w.end)
+                    self.latency.record("text", now - w.committed_at)
+            if self.on_words is not None:
+                self.on_words(words)
+            self.words += len(words)
+            self._count(dt, max(w.end for w in words), True, len(samples))
+            with self._lock:
+                self._cursor = new_cursor
+            self._notify_timeline()
