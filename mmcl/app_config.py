@@ -13,6 +13,7 @@ from model.config import DataConfig, ModelConfig, TrainConfig
 from model.configlib import apply_overrides, deep_merge, from_dict, read_yaml, to_dict
 from realtime.asr.config import AsrConfig
 from realtime.features.config import FeatureConfig
+from realtime.pipeline.config import MonitorConfig
 from realtime.sources.factory import SourcesConfig
 
 
@@ -24,6 +25,7 @@ class AppConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     sources: SourcesConfig = field(default_factory=SourcesConfig)
     asr: AsrConfig = field(default_factory=AsrConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)

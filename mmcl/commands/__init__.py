@@ -9,6 +9,7 @@ import typer
 COMMAND_MODULES: tuple[str, ...] = (
     "mmcl.commands.train_cmd",
     "mmcl.commands.extract_cmd",
+    "mmcl.commands.monitor_cmd",
 )
 
 
