@@ -1,0 +1,151 @@
+"""Shared pieces of the monitor tests: a small real checkpoint, models loaded once, a file pipeline, an
+MJPEG camera server, and helpers to look for leftover threads."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+
+PIPELINE_THREAD_PREFIXES = ("camera:", "audio", "face:", "voice:", "asr:", "text:", "windows")
+
+
+def pipeline_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(PIPELINE_THREAD_PREFIXES)]
+
+
+def make_checkpoint(path: Path, task: str = "regression", seed: int = 0) -> Path:
+    """A small real MMCL checkpoint on the live feature set (random weights, fixed seed)."""
+    import torch
+
+    from model.checkpoint import save_checkpoint
+    from model.config import ModelConfig
+    from model.evaluate import TaskInfo
+    from model.featureset import LIVE_FEATURE_SET
+    from model.mmcl import MMCL
+
+    torch.manual_seed(seed)
+    if task == "regression":
+        cfg = ModelConfig(dim_vision=56, dim_audio=34, dim_text=384, d_model=32, n_heads=4, head_hidden=32)
+        info = TaskInfo(task="regression", label_kind="msa")
+    else:
+        cfg = ModelConfig(dim_vision=56, dim_audio=34, dim_text=384, d_model=32, n_heads=4, head_hidden=32,
+                          task="classification", num_classes=3)  # fmt: skip
+        info = TaskInfo(task="classification", label_kind="msa", num_classes=3)
+    save_checkpoint(path, MMCL(cfg).eval(), task=info, feature_set=LIVE_FEATURE_SET)
+    return path
+
+
+def ffmpeg(*args: str) -> None:
+    exe = shutil.which("ffmpeg")
+    assert exe is not None, "ffmpeg is required"
+    subprocess.run([exe, "-nostdin", "-v", "error", "-y", *args], check=True, timeout=120)
+
+
+def wait_for(pred, timeout: float, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return bool(pred())
+
+
+class MjpegServer:
+    """multipart/x-mixed-replace JPEG stream on 127.0.0.1 (a network camera); ``close()`` makes it vanish."""
+
+    def __init__(self, port: int = 0, fps: float = 15.0, size: tuple[int, int] = (160, 120)) -> None:
+        import cv2
+
+        server = self
+        self.stopping = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                k = 0
+                try:
+                    while not server.stopping.is_set():
+                        img = np.full((size[1], size[0], 3), 70 + (k % 20), dtype=np.uint8)
+                        _, jpg = cv2.imencode(".jpg", img)
+                        data = jpg.tobytes()
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
+                        self.wfile.write(f"Content-Length: {len(data)}\r\n\r\n".encode() + data + b"\r\n")
+                        k += 1
+                        time.sleep(1.0 / fps)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="mjpeg-server")
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/stream.mjpg"
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5.0)
+
+
+_MODELS: dict[str, object] = {}
+
+
+def shared_text_embedder():
+    """One MiniLM embedder per test process (loading it costs seconds)."""
+    if "text" not in _MODELS:
+        from realtime.features.text import TextEmbedder
+
+        _MODELS["text"] = TextEmbedder()
+    return _MODELS["text"]
+
+
+def shared_recognizer():
+    """One faster-whisper recogniser per test process (used by one pipeline at a time)."""
+    if "asr" not in _MODELS:
+        from realtime.asr import AsrConfig, FasterWhisperRecognizer
+
+        _MODELS["asr"] = FasterWhisperRecognizer(AsrConfig())
+    return _MODELS["asr"]
+
+
+def file_pipeline(
+    checkpoint: Path,
+    camera: str | None,
+    audio: str | None,
+    *,
+    mode: str = "clock-stopped",
+    log: Path | None = None,
+    overrides: list[str] | None = None,
+):
+    """A real Pipeline replaying files (shared text/ASR models; everything else real and fresh)."""
+    from mmcl.app_config import load_app_config
+    from realtime.pipeline.session import build_pipeline
+
+    ov = [f"sources.replay.mode={mode}"]
+    if camera:
+        ov.append(f"sources.camera.source={camera}")
+    if audio:
+        ov.append(f"sources.microphone.device={audio}")
+    if log:
+        ov.append(f"monitor.log={log}")
+    app = load_app_config(overrides=[*ov, *(overrides or [])])
+    return build_pipeline(
+        app, mode="replay", checkpoint=checkpoint, camera=camera is not None, audio=audio is not None,
+        embedder_factory=shared_text_embedder, recognizer=shared_recognizer() if audio else None,
+    )  # fmt: skip
