@@ -296,7 +296,7 @@ class Pipeline:
                 self.finished.set()
                 self.state.poke()
                 break
-            if self.is_replay and self._sources_ended():
+            if self.is_replay and self._sources_ended() and next_t >= self._data_end():
                 self._status = "replay ended: committing the last words"
                 self._finish_inputs()
                 ending = True
@@ -306,7 +306,7 @@ class Pipeline:
             return self._participant.wait_until(t, self._stop)
         if self.is_replay and self.timeline.mode is ReplayMode.FAST:
             while not self._stop.is_set():
-                if self._horizon() >= t or self._sources_ended():
+                if self._horizon() >= t:
                     return True
                 self._stop.wait(0.002)
             return False
@@ -319,16 +319,20 @@ class Pipeline:
 
     def _horizon(self) -> float:
         """fast replay: the time up to which every source has delivered and every worker has caught up."""
+        workers = (self.face, self.voice, self.asr, self.text)
+        if any(w is not None and not w.is_idle() for w in workers):
+            return -float("inf")
         times = []
-        cam, aud = self.sources.camera, self.sources.audio
-        if cam is not None and not cam.ended:
-            last = cam.stats().last_t
-            times.append(-1e18 if last is None or (self.face and not self.face.is_idle()) else last)
-        if aud is not None and not aud.ended:
-            last = aud.stats().last_t
-            busy = (self.voice and not self.voice.is_idle()) or (self.asr and not self.asr.is_idle())
-            times.append(-1e18 if last is None or busy else last)
+        for src in (self.sources.camera, self.sources.audio):
+            if src is not None and not src.ended:
+                last = src.stats().last_t
+                times.append(-float("inf") if last is None else last)
         return min(times) if times else float("inf")
+
+    def _data_end(self) -> float:
+        """Clock time just after the last item any source delivered."""
+        ends = [s.stats().last_t for s in (self.sources.camera, self.sources.audio) if s is not None]
+        return max((t for t in ends if t is not None), default=-float("inf")) + 0.1
 
     def _sources_ended(self) -> bool:
         srcs = [s for s in (self.sources.camera, self.sources.audio) if s is not None]
