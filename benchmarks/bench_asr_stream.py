@@ -11,7 +11,9 @@ faster-whisper tiny.en int8, ``cpu_threads`` 1).
 
 Commit latency = committed_at − end of the word in a reference timing (faster-whisper full-window
 offline transcription of jfk.flac, shifted to each copy), over committed words matched to the reference
-by alignment. The words' own streaming end times give a second figure ("self-timed").
+by alignment. The words' own streaming end times give a second figure ("self-timed"). CPU: the
+recogniser's wall time per audio second (``compute_fraction``, inflated when the machine is busy) and
+the whole process's CPU seconds per audio second (``process_cpu_per_audio_s``: VAD, ASR, replay thread).
 
     .venv/bin/python benchmarks/bench_asr_stream.py --mode realtime
     .venv/bin/python benchmarks/bench_asr_stream.py --mode clock-stopped asr.interval_s=0.3
@@ -126,7 +128,7 @@ def main() -> int:
         worker = AsrWorker(config, timeline.clock, reader=source.open_reader("asr"), recognizer=recognizer,
                            timeline=timeline if args.mode == "clock-stopped" else None)
         worker.start()
-        wall0 = time.perf_counter()
+        wall0, cpu0 = time.perf_counter(), time.process_time()
         source.start()
         source.wait_ended(timeout=len(signal) / 16000 * 3 + 60)
         audio_end = timeline.to_clock(len(signal) / 16000)
@@ -134,7 +136,7 @@ def main() -> int:
         before_finish = worker.words_since(0)[1]
         worker.stop()
         source.stop()
-        wall = time.perf_counter() - wall0
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     words: list[Word] = worker.transcript()
     stats = worker.stats()
 
@@ -166,12 +168,13 @@ def main() -> int:
         "matched_words": len(lat_ref),
         "dropped_audio_s": round(stats.dropped_s, 3),
         "compute_fraction": round(stats.compute_fraction, 3),
+        "process_cpu_per_audio_s": round(cpu / (len(signal) / 16000), 3),
         "recogniser_runs": stats.runs,
         "last_commit_after_audio_end_s": round(max(w.committed_at or 0 for w in words) - audio_end, 3)
         if words else None,
         "kept_up": stats.dropped_s == 0 and stats.compute_fraction < 1.0,
         "config": {k: v for k, v in data.items()},
-        "slow_words": slow,
+        "slow_words": slow[:12] + ([f"... {len(slow) - 12} more"] if len(slow) > 12 else []),
     }
     if args.json:
         print(json.dumps(result))

@@ -63,6 +63,8 @@ class _Hyp:
 @dataclass
 class PolicyStats:
     runs: int = 0  # recogniser calls
+    reused_runs: int = 0  # runs answered from the previous call (identical input during a pause)
+    empty_runs: int = 0  # failed decodes during speech, ignored for the agreement
     audio_transcribed_s: float = 0.0  # total audio passed to the recogniser
     utterances: int = 0  # utterances ended by silence (or finish)
     committed_words: int = 0
@@ -100,6 +102,8 @@ class StreamingAsrPolicy:
         self._utt_ended = False
         self._last_run_end = 0.0
         self._run_audio_end = 0.0
+        self._last_key: tuple | None = None  # input of the last recogniser call, and its output
+        self._last_raw: list = []
         self._hyp_audio_end = -1e9  # audio end of the run that produced self._hyp
         self._hyp: list[_Hyp] = []  # uncommitted tail of the previous hypothesis
         self._committed_in_buffer: list[Word] = []
@@ -249,6 +253,11 @@ class StreamingAsrPolicy:
             return self._end_utterance(now)
         prev_end = self._hyp_audio_end
         hyp = self._recognize()
+        if not hyp and self._hyp:
+            # an empty hypothesis while speech goes on is a failed decode (truncated as a loop or an
+            # unaligned jump ahead), not evidence: keep the previous one for the next agreement
+            self.stats.empty_runs += 1
+            return []
         self._hyp_audio_end = self._run_audio_end
         agreed = 0
         # both hypotheses must have heard the whole word: a word the previous run's audio cut (or nearly
@@ -275,6 +284,9 @@ class StreamingAsrPolicy:
 
     def _end_utterance(self, now: float) -> list[Word]:
         hyp = self._recognize()
+        if not hyp and self._hyp:  # the final decode failed: the last good hypothesis is all we have
+            self.stats.empty_runs += 1
+            hyp = self._hyp
         words = self._commit(hyp, now)
         self.stats.final_words += len(words)
         self.stats.utterances += 1
@@ -298,10 +310,16 @@ class StreamingAsrPolicy:
         self._run_audio_end = self._buf_t0 + n / SAMPLE_RATE
         if n < SAMPLE_RATE // 10:
             return []
-        self.stats.runs += 1
-        self.stats.audio_transcribed_s += n / SAMPLE_RATE
-        prefix = " ".join(w.text for w in self._committed_in_buffer)
-        raw = self.recognizer.transcribe(audio, self.prompt, prefix=prefix)
+        prefix, prompt = " ".join(w.text for w in self._committed_in_buffer), self.prompt
+        key = (round(self._buf_t0, 6), n, prompt, prefix)
+        if key == self._last_key:  # same audio, prompt and prefix (a pause): the result cannot differ
+            raw = self._last_raw
+            self.stats.reused_runs += 1
+        else:
+            self.stats.runs += 1
+            self.stats.audio_transcribed_s += n / SAMPLE_RATE
+            raw = self.recognizer.transcribe(audio, prompt, prefix=prefix)
+            self._last_key, self._last_raw = key, raw
         t0 = self._buf_t0
         out: list[_Hyp] = []
         for text, s, e, p in raw:

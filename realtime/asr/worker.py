@@ -111,6 +111,8 @@ class AsrWorker:
         self._ready.clear()
         self._start_error = None
         self._set_status("starting", "loading the recogniser")
+        if self.timeline is not None:  # before the thread runs: a replay must wait for the model load too
+            self.timeline.add_idle_check(f"{self.name}:worker", self.is_idle)
         self._thread = threading.Thread(target=self._main, name=f"asr:{self.name}", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout):
@@ -118,9 +120,9 @@ class AsrWorker:
             raise MmclError(f"the ASR worker did not load its model within {timeout:.0f} s")
         if self._start_error is not None:
             self._thread.join(2.0)
+            if self.timeline is not None:
+                self.timeline.remove_idle_check(f"{self.name}:worker")
             raise self._start_error
-        if self.timeline is not None:
-            self.timeline.add_idle_check(f"{self.name}:worker", self.is_idle)
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop (committing pending words when ``finish_on_stop``); True if the thread ended in time."""
@@ -158,11 +160,15 @@ class AsrWorker:
             self._words_cond.notify_all()
 
     def is_idle(self) -> bool:
-        """Nothing waiting and nothing being processed (used by clock-stopped replay)."""
+        """Nothing waiting and nothing being processed (used by clock-stopped replay). A worker that
+        stopped or crashed counts as idle, so that it never holds a replay's clock."""
+        t = self._thread
+        if self._stop.is_set() or (t is not None and not t.is_alive() and self._ready.is_set()):
+            return True
         with self._lock:
             if self._busy or self._inbox:
                 return False
-        return self.reader is None or self.reader.available == 0 or self._stop.is_set()
+        return self.reader is None or self.reader.available == 0
 
     def wait_idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout

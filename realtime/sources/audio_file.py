@@ -129,7 +129,10 @@ class AudioFileSource(AudioSource):
             proc.kill()
 
     def _drained(self) -> bool:
-        return all(r.available == 0 for r in self.ring.readers())
+        """clock-stopped: every reader took all audio; with no reader yet, wait for the first one (open
+        readers, or call ``read()``, before ``start()`` when a replay must not wait)."""
+        readers = self.ring.readers()
+        return bool(readers) and all(r.available == 0 for r in readers)
 
     def _run(self) -> None:
         try:

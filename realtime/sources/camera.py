@@ -99,11 +99,15 @@ class CameraSource(Source):
             self._participant = self.timeline.participant(self.name)
         super().start()
 
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop the thread; the default timeout covers a read blocked on a silent stream."""
+        return super().stop(self.config.read_timeout_s + 2.0 if timeout is None else timeout)
+
     # ---- consumer side -------------------------------------------------------------------------------------
     def read_latest(self, max_age: float | None = None) -> Frame | None:
-        """The newest frame, or None if there is none or it is older than ``max_age`` seconds."""
+        """The newest frame, or None if there is none or it is older than ``max_age`` seconds. Polling
+        readers do not hold a clock-stopped replay (only ``wait_next`` readers do)."""
         with self._frame_cond:
-            self._has_reader = True
             f = self._latest
             if f is None or (max_age is not None and self.clock.now() - f.t > max_age):
                 return None
@@ -113,7 +117,9 @@ class CameraSource(Source):
 
     def wait_next(self, timeout: float | None = None, after: int | None = None) -> Frame | None:
         """Block until a frame newer than ``after`` (default: the last one returned) arrives; None on
-        timeout, stop or end of stream. Frames that were replaced in between are counted as dropped."""
+        timeout, stop or end of stream. Frames that were replaced in between are counted as dropped. Once
+        a consumer waits here, a clock-stopped replay (``wait_for_readers``) waits for it to take every
+        frame."""
         with self._frame_cond:
             self._has_reader = True
             last = self._last_returned if after is None else after
@@ -139,8 +145,10 @@ class CameraSource(Source):
             self._frame_cond.notify_all()
 
     def _slot_taken(self) -> bool:
+        """clock-stopped: the newest frame was taken by a ``wait_next`` reader; until the first such
+        reader arrives the replay waits for it (frames are not raced past a consumer still starting)."""
         with self._frame_cond:
-            return not self._has_reader or self._latest_taken
+            return self._has_reader and self._latest_taken
 
     def _extra_stats(self) -> dict[str, float]:
         return {"source_fps": self.fps}

@@ -45,7 +45,9 @@ class ReplayConfig:
 
     mode: Literal["realtime", "clock-stopped", "fast"] = "realtime"
     loop: bool = False  # restart files at their end (media time keeps increasing)
-    wait_for_readers: bool = True  # clock-stopped: hold the clock until readers took every item
+    # clock-stopped: hold the clock until readers took every item (audio: all readers drained; camera:
+    # each frame taken by a wait_next reader); a source with no reader yet waits for its first one
+    wait_for_readers: bool = True
     stall_timeout_s: float = 10.0  # clock-stopped: wall seconds to wait for slow readers before moving on
     audio_block_s: float = 0.05  # audio-file sources deliver blocks of this length
 
