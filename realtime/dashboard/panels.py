@@ -20,6 +20,7 @@ from realtime.pipeline.state import MonitorSnapshot
 SPARK = "▁▂▃▄▅▆▇█"
 GAUGE_WIDTH = 41
 SPARK_WIDTH = 60
+WIDE = 120  # columns needed for the two-column layout
 MODALITY_LABELS = {"vision": "face", "audio": "voice", "text": "words"}
 
 
@@ -121,13 +122,12 @@ def sentiment_panel(snap: MonitorSnapshot) -> RenderableType:
     line.append(f"{p.score:+.2f} ", style=f"bold {_colour(p.score, lo, hi)}")
     line.append(f"{sentiment_word(snap)}  ")
     line.append(f"trend {p.trend:+.2f} {trend_arrow(snap.trend_history)}")
-    if p.probs:
-        line.append("   " + "  ".join(f"{k} {v:.0%}" for k, v in p.probs.items()), style="dim")
     hist = [v for _, v in snap.history]
     lines = [
         line,
         gauge(p.score, lo, hi),
         Text("history ") + Text(sparkline(hist, lo, hi), style="cyan"),
+        *([Text("  ".join(f"{k} {v:.0%}" for k, v in p.probs.items()), style="dim")] if p.probs else []),
         Text(
             f"windows {snap.windows} · empty {snap.empty_windows} · skipped {snap.windows_skipped}",
             style="dim",
@@ -140,7 +140,11 @@ def modality_panel(snap: MonitorSnapshot) -> RenderableType:
     # plain Text rows (not a rich Table): measuring tables costs ~10× more per redraw
     lines = [Text(f"{'modality':<15} {'now':<6}{'window':>7}{'evidence':>10}  detail", style="bold")]
     for m in snap.modalities:
-        line = Text(f"{MODALITY_LABELS.get(m.name, m.name) + ' (' + m.name + ')':<15} ")
+        line = Text(
+            f"{MODALITY_LABELS.get(m.name, m.name) + ' (' + m.name + ')':<15} ",
+            no_wrap=True,
+            overflow="ellipsis",
+        )
         line.append("● yes " if m.live else "○ no  ", style="green" if m.live else "dim")
         line.append(f"{m.coverage:>7.0%}")
         c = m.contribution or 0.0
@@ -205,7 +209,7 @@ def system_panel(snap: MonitorSnapshot) -> RenderableType:
         style = {"running": "green", "reconnecting": "yellow", "behind": "yellow", "failed": "red"}.get(
             d.status, ""
         )
-        line = Text(f"{d.name[:12]:<12} ")
+        line = Text(f"{d.name[:12]:<12} ", no_wrap=True, overflow="ellipsis")
         line.append(f"{d.status[:13]:<13}", style=style)
         rate = f"{d.rate_hz:.0f}/s" if d.rate_hz else ""
         line.append(f"{rate:>6}{d.dropped + d.overflow:>7}")
@@ -239,7 +243,13 @@ def _two_columns(left: RenderableType, right: RenderableType, width: int | None)
 
 def render(snap: MonitorSnapshot, width: int | None = None) -> RenderableType:
     """The whole dashboard for one snapshot. With the screen ``width`` the two-column rows get fixed
-    column widths, which spares rich measuring every cell (several times faster per redraw)."""
+    column widths, which spares rich measuring every cell (several times faster per redraw). Screens
+    narrower than ``WIDE`` columns get the panels stacked (most important first)."""
+    if width is not None and width < WIDE:
+        return Group(
+            header(snap), sentiment_panel(snap), modality_panel(snap), transcript_panel(snap),
+            latency_panel(snap), system_panel(snap),
+        )  # fmt: skip
     return Group(
         header(snap),
         _two_columns(sentiment_panel(snap), modality_panel(snap), width),
