@@ -282,6 +282,7 @@ def test_worker_with_reader_in_clock_stopped_replay_is_deterministic():
         results.append([(w.text, round(w.committed_at, 6)) for w in worker.transcript()])
         _, cursor = worker.words_since(0)
         assert cursor == 5 and worker.words_since(cursor)[0] == []
+        assert worker.partial() == ""  # everything committed at stop
     assert results[0] == results[1]
     assert [t for t, _ in results[0]] == ["red", "green", "blue", "cyan", "magenta"]
     assert not asr_threads()

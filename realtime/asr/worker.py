@@ -101,6 +101,7 @@ class AsrWorker:
         self._received_s = 0.0
         self._compute_s = 0.0
         self._last_run_s = 0.0
+        self._partial: list[str] = []
 
     # ---- lifecycle -----------------------------------------------------------------------------------------
     def start(self, timeout: float = 120.0) -> None:
@@ -199,6 +200,11 @@ class AsrWorker:
 
     def text(self, last_n: int | None = None) -> str:
         return " ".join(w.text for w in self.transcript(last_n))
+
+    def partial(self) -> str:
+        """The not-yet-committed tail of the latest hypothesis (may still change; for display only)."""
+        with self._lock:
+            return " ".join(self._partial)
 
     def stats(self) -> AsrStats:
         policy = self.policy
@@ -303,6 +309,8 @@ class AsrWorker:
             while (chunk := self._next_chunk()) is not None:
                 policy.insert_audio(chunk)
             words = policy.finish()
+            with self._lock:
+                self._partial = []
             done = self.clock.now()
             self._publish([dataclasses.replace(w, committed_at=done) for w in words])
 
@@ -315,6 +323,7 @@ class AsrWorker:
         with self._lock:
             self._last_run_s = dt
             self._compute_s += dt
+            self._partial = policy.hypothesis
         self._publish(words)
 
     def _publish(self, words: list[Word]) -> None:
