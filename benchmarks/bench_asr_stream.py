@@ -82,8 +82,14 @@ def align(ref: list[str], hyp: list[str]) -> list[tuple[int, int]]:
 
 def reference_timing(audio: np.ndarray, recognizer: FasterWhisperRecognizer) -> list[tuple[str, float]]:
     """(normalized word, end s) of jfk from an offline full 30 s-window transcription."""
-    segments, _ = recognizer.model.transcribe(audio, language="en", beam_size=5, word_timestamps=True,
-                                              condition_on_previous_text=False, vad_filter=False)
+    segments, _ = recognizer.model.transcribe(
+        audio,
+        language="en",
+        beam_size=5,
+        word_timestamps=True,
+        condition_on_previous_text=False,
+        vad_filter=False,
+    )
     out = []
     for seg in segments:
         for w in seg.words or []:
@@ -125,8 +131,13 @@ def main() -> int:
         sf.write(wav, signal, 16000, subtype="FLOAT")
         timeline = ReplayTimeline(args.mode, stall_timeout_s=60.0)
         source = AudioFileSource(wav, timeline, ReplayConfig(mode=args.mode, audio_block_s=0.05))
-        worker = AsrWorker(config, timeline.clock, reader=source.open_reader("asr"), recognizer=recognizer,
-                           timeline=timeline if args.mode == "clock-stopped" else None)
+        worker = AsrWorker(
+            config,
+            timeline.clock,
+            reader=source.open_reader("asr"),
+            recognizer=recognizer,
+            timeline=timeline if args.mode == "clock-stopped" else None,
+        )
         worker.start()
         wall0, cpu0 = time.perf_counter(), time.process_time()
         source.start()
@@ -171,7 +182,8 @@ def main() -> int:
         "process_cpu_per_audio_s": round(cpu / (len(signal) / 16000), 3),
         "recogniser_runs": stats.runs,
         "last_commit_after_audio_end_s": round(max(w.committed_at or 0 for w in words) - audio_end, 3)
-        if words else None,
+        if words
+        else None,
         "kept_up": stats.dropped_s == 0 and stats.compute_fraction < 1.0,
         "config": {k: v for k, v in data.items()},
         "slow_words": slow[:12] + ([f"... {len(slow) - 12} more"] if len(slow) > 12 else []),

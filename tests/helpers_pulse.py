@@ -50,8 +50,9 @@ class PulseServer:
 
     def play(self, wav: str | Path, sink: str = "S") -> subprocess.Popen[bytes]:
         """Start playing ``wav`` into ``sink``; returns the paplay process (wait() on it)."""
-        return subprocess.Popen(["paplay", "-d", sink, str(wav)], env=self.env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        return subprocess.Popen(
+            ["paplay", "-d", sink, str(wav)], env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
 
 
 @contextlib.contextmanager
@@ -62,12 +63,24 @@ def pulse_null_sink(rate: int = 16000) -> Iterator[PulseServer]:
     runtime.mkdir()
     socket = tmp / "native"
     env = dict(os.environ)
-    env.update(HOME=str(tmp), XDG_RUNTIME_DIR=str(tmp), PULSE_RUNTIME_PATH=str(runtime),
-               PULSE_STATE_PATH=str(tmp / "state"), PULSE_SERVER=f"unix:{socket}")
+    env.update(
+        HOME=str(tmp),
+        XDG_RUNTIME_DIR=str(tmp),
+        PULSE_RUNTIME_PATH=str(runtime),
+        PULSE_STATE_PATH=str(tmp / "state"),
+        PULSE_SERVER=f"unix:{socket}",
+    )
     env.pop("DISPLAY", None)
     cmd = [
-        "pulseaudio", "--daemonize=no", "--exit-idle-time=-1", "--system=false", "-n",
-        "--disallow-exit", "--use-pid-file=false", "--log-target=stderr", "--log-level=error",
+        "pulseaudio",
+        "--daemonize=no",
+        "--exit-idle-time=-1",
+        "--system=false",
+        "-n",
+        "--disallow-exit",
+        "--use-pid-file=false",
+        "--log-target=stderr",
+        "--log-level=error",
         f"--load=module-native-protocol-unix auth-anonymous=1 socket={socket}",
         f"--load=module-null-sink sink_name=S rate={rate} channels=1",
         "--load=module-always-sink",
