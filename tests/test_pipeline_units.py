@@ -105,15 +105,16 @@ def _window(present: dict[str, bool], t_end: float = 5.0, seed: int = 1):
     return asm.build(t_end)
 
 
-def test_contributions_are_masked_modality_deltas_in_one_batch_of_four(engine) -> None:
+def test_contributions_are_masked_modality_deltas(engine) -> None:
     import torch
 
     eng, loaded = engine
     w = _window({"vision": True, "audio": True, "text": False})
     pred = eng.score(w)
-    batch = eng.inputs_for(w)
-    assert batch.batch == 4
-    assert not batch.vision_mask[1].any() and batch.audio_mask[1].any() and not batch.audio_mask[2].any()
+    batch = eng.masked_inputs(w)  # one call of batch 3: vision, audio, text masked in turn
+    assert batch.batch == 3
+    assert not batch.vision_mask[0].any() and batch.audio_mask[0].any() and not batch.audio_mask[1].any()
+    assert not batch.vision[0].any() and batch.vision[1].any()
 
     def direct(masks: dict[str, np.ndarray]) -> float:
         args = [torch.from_numpy(w.features[m])[None] for m in ("vision", "audio", "text")]
@@ -127,6 +128,8 @@ def test_contributions_are_masked_modality_deltas_in_one_batch_of_four(engine) -
     assert pred.contributions["vision"] == pytest.approx(full - no_vision, abs=1e-5)
     assert pred.contributions["text"] is None  # absent: masking it changes nothing
     assert abs(pred.contributions["vision"]) > 1e-6
+    fast = eng.predict(w)  # what the pipeline publishes first: same score, contributions pending
+    assert fast.score == pytest.approx(pred.score) and fast.contributions == {}
 
 
 def test_trend_is_an_exponential_moving_average(engine) -> None:

@@ -2,9 +2,10 @@
 
 Both run on the caller's thread (the CLI's main thread) and only *pull*: ``source.snapshot()`` whenever a
 redraw is due — every ``1/refresh_hz`` s, and at once when a new window's prediction was published
-(``source.wait_update`` wakes on it; words alone do not force a redraw), never faster than
-``MAX_HZ``. After drawing they call ``source.mark_shown(window, seconds)`` so the pipeline can account
-render time and the end-to-end latency newest input → sentiment shown. The pipeline never waits for them.
+(``source.wait_update`` wakes on it; words alone do not force a redraw; new predictions come once per
+hop, so the rate stays within refresh_hz + 1/hop). After drawing they call
+``source.mark_shown(window, seconds)`` so the pipeline can account render time and the end-to-end
+latency newest input → sentiment shown. The pipeline never waits for them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rich.live import Live
 from realtime.dashboard.panels import headless_line, render
 from realtime.pipeline.state import MonitorSnapshot
 
-MAX_HZ = 20.0
+MAX_HZ = 20.0  # periodic redraws never closer than this
 
 
 class SnapshotSource(Protocol):
@@ -64,10 +65,8 @@ class Dashboard:
                 version = src.wait_update(version, max(0.0, min(next_due - now, self.period)))
                 now = time.monotonic()
                 fresh = src.latest_window() not in (None, shown_window)
-                if (not fresh and now < next_due) or now - last_draw < 1.0 / MAX_HZ:
-                    if now - last_draw < 1.0 / MAX_HZ:
-                        stop.wait(1.0 / MAX_HZ - (now - last_draw))
-                    continue
+                if not fresh and (now < next_due or now - last_draw < 1.0 / MAX_HZ):
+                    continue  # a new prediction is drawn at once; everything else at refresh_hz
                 t0 = time.perf_counter()
                 snap = src.snapshot()
                 live.update(render(snap, self.console.width), refresh=True)

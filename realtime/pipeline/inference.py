@@ -15,15 +15,18 @@ Decoding (``TaskInfo``):
 Smoothed trend: an exponential moving average of ``score`` with time constant ``ema_tau_s`` (α = 1 −
 exp(−Δt/τ) per window); windows without any modality present do not move it.
 
-Per-modality contribution (**masked-modality delta**): every window is scored in one backend call of
-batch 4 — the window as is, and the window with vision, audio or text masked out (mask all False, values
-zero). ``contribution[m] = score(full) − score(without m)``: how much modality m moved this prediction, in
-score units (positive = pushed towards positive sentiment). A modality absent from the window has no
-contribution (``None``; masking it changes nothing). Deltas are not additive (the model is non-linear).
+Per-modality contribution (**masked-modality delta**): besides the window as is (``predict``, batch 1),
+the window is scored with vision, audio or text masked out (mask all False, values zero) in one more
+backend call of batch 3 (``attribute``). ``contribution[m] = score(full) − score(without m)``: how much
+modality m moved this prediction, in score units (positive = pushed towards positive sentiment). A
+modality absent from the window has no contribution (``None``; masking it changes nothing). Deltas are
+not additive (the model is non-linear). The pipeline publishes the prediction first and the
+contributions right after (a few ms later), so attribution never delays the sentiment on screen.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass, field
@@ -169,42 +172,51 @@ class InferenceEngine:
         self._trend_t: float | None = None
         self.calls = 0
 
-    @property
-    def batch(self) -> int:
-        return 1 + len(MODALITIES) if self.contributions else 1
-
     def reset(self) -> None:
         self._trend = self._trend_t = None
 
-    def inputs_for(self, window: Window) -> ModelInputs:
-        """The backend batch: the window, then (with contributions) the window with each modality masked."""
+    def masked_inputs(self, window: Window) -> ModelInputs:
+        """Batch of 3: the window with vision, then audio, then text masked out (mask False, values 0)."""
         single = ModelInputs.single(window.features, window.masks)
-        if not self.contributions:
-            return single
-        arrays = {m: np.repeat(getattr(single, m), self.batch, axis=0) for m in MODALITIES}
-        masks = {m: np.repeat(getattr(single, f"{m}_mask"), self.batch, axis=0) for m in MODALITIES}
-        for k, m in enumerate(MODALITIES, start=1):
+        n = len(MODALITIES)
+        arrays = {m: np.repeat(getattr(single, m), n, axis=0) for m in MODALITIES}
+        masks = {m: np.repeat(getattr(single, f"{m}_mask"), n, axis=0) for m in MODALITIES}
+        for k, m in enumerate(MODALITIES):
             arrays[m][k] = 0.0
             masks[m][k] = False
         return ModelInputs(**arrays, **{f"{m}_mask": masks[m] for m in MODALITIES})
 
-    def score(self, window: Window) -> Prediction:
-        raw = np.asarray(self.backend.run(self.inputs_for(window)), dtype=np.float64)
+    def _run(self, inputs: ModelInputs) -> np.ndarray:
+        raw = np.asarray(self.backend.run(inputs), dtype=np.float64)
         self.calls += 1
-        if raw.ndim != 2 or not np.isfinite(raw).all():
-            raise ValueError(f"backend returned {raw.shape} outputs with non-finite values")
+        if raw.ndim != 2 or raw.shape[0] != inputs.batch or not np.isfinite(raw).all():
+            raise ValueError(f"backend returned {raw.shape} outputs (non-finite or wrong batch)")
+        return raw
+
+    def predict(self, window: Window) -> Prediction:
+        """Score the window (batch 1) and move the trend; contributions are left empty."""
+        raw = self._run(ModelInputs.single(window.features, window.masks))
         score, value, probs, label = self.decoder.decode(raw[0])
-        contrib: dict[str, float | None] = dict.fromkeys(MODALITIES)
-        if self.contributions:
-            present = window.present
-            others = self.decoder.scores(raw[1:])
-            for k, m in enumerate(MODALITIES):
-                contrib[m] = float(score - others[k]) if present[m] else None
         trend = self._smooth(score, window.t_end)
         return Prediction(
             window=window.index, t_end=window.t_end, score=score, trend=trend, value=value, probs=probs,
-            label=label, contributions=contrib, raw=tuple(float(x) for x in raw[0]),
+            label=label, contributions={}, raw=tuple(float(x) for x in raw[0]),
         )  # fmt: skip
+
+    def attribute(self, window: Window, prediction: Prediction) -> Prediction:
+        """``prediction`` with its masked-modality deltas (one backend call of batch 3)."""
+        present = window.present
+        contrib: dict[str, float | None] = dict.fromkeys(MODALITIES)
+        if any(present.values()):
+            others = self.decoder.scores(self._run(self.masked_inputs(window)))
+            for k, m in enumerate(MODALITIES):
+                contrib[m] = float(prediction.score - others[k]) if present[m] else None
+        return dataclasses.replace(prediction, contributions=contrib)
+
+    def score(self, window: Window) -> Prediction:
+        """``predict`` then (when enabled) ``attribute``."""
+        pred = self.predict(window)
+        return self.attribute(window, pred) if self.contributions else pred
 
     def _smooth(self, score: float, t: float) -> float:
         if self._trend is None or self._trend_t is None:

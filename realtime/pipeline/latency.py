@@ -8,7 +8,8 @@ Stages recorded by the monitor (all in seconds; summaries in milliseconds):
 ``asr_commit``      end of a spoken word → word committed by the streaming ASR
 ``text``            word committed → its phrase embedding ready (text worker)
 ``window``          compute time of one window build (drain queues + resample, ``perf_counter``)
-``inference``       compute time of one backend call (batch of 4 with contributions, ``perf_counter``)
+``inference``       compute time of the backend call that scores a window (batch 1, ``perf_counter``)
+``attribution``     compute time of the masked-modality call (batch 3), run after the prediction is published
 ``render``          compute time of one dashboard render (``perf_counter``)
 ``e2e_published``   capture of the newest input in a window → its prediction published in the state
 ``e2e``             capture of the newest input in a window → that prediction shown on screen
@@ -34,6 +35,7 @@ STAGES: tuple[str, ...] = (
     "text",
     "window",
     "inference",
+    "attribution",
     "render",
     "e2e_published",
     "e2e",
@@ -45,6 +47,7 @@ STAGE_LABELS: dict[str, str] = {
     "text": "commit → text features",
     "window": "window build",
     "inference": "inference",
+    "attribution": "attribution (batch 3)",
     "render": "render",
     "e2e_published": "newest input → published",
     "e2e": "newest input → shown",

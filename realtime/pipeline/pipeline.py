@@ -360,11 +360,11 @@ class Pipeline:
         window = self.assembler.build(t_end)
         build_s = time.perf_counter() - t0
         prediction = None
-        infer_s = None
+        infer_s = attr_s = None
         if self.engine is not None and window.any_present:
             t1 = time.perf_counter()
             try:
-                prediction = self.engine.score(window)
+                prediction = self.engine.predict(window)
             except Exception as exc:
                 self._errors += 1
                 log.exception("inference failed on window %d", window.index)
@@ -378,23 +378,45 @@ class Pipeline:
             while len(self._shown) > 64:
                 self._shown.popitem(last=False)
         self.state.publish(prediction, window.coverage, t_end)
+        # the window after the end of a replay holds no new input: no end-to-end figure for it
+        e2e = published - newest if (newest is not None and prediction is not None and not final) else None
+        if prediction is not None and self.engine is not None and self.engine.contributions:
+            t2 = time.perf_counter()  # attribution after publishing: it never delays the sentiment shown
+            try:
+                prediction = self.engine.attribute(window, prediction)
+                self.state.update_prediction(prediction)
+            except Exception:
+                self._errors += 1
+                log.exception("attribution failed on window %d", window.index)
+            attr_s = time.perf_counter() - t2
         self.latency.record("window", build_s)
         if infer_s is not None:
             self.latency.record("inference", infer_s)
-        # the window after the end of a replay holds no new input: no end-to-end figure for it
-        e2e = published - newest if (newest is not None and prediction is not None and not final) else None
+        if attr_s is not None:
+            self.latency.record("attribution", attr_s)
         if e2e is not None:
             self.latency.record("e2e_published", e2e)
         self.resources.sample()
         if self.event_log is not None:
-            self.event_log.write(self._window_event(window, prediction, build_s, infer_s, e2e, published))
+            self.event_log.write(
+                self._window_event(window, prediction, build_s, infer_s, attr_s, e2e, published)
+            )
 
     def _window_event(
-        self, w: Window, p: Any, build_s: float, infer_s: float | None, e2e: float | None, published: float
+        self,
+        w: Window,
+        p: Any,
+        build_s: float,
+        infer_s: float | None,
+        attr_s: float | None,
+        e2e: float | None,
+        published: float,
     ) -> dict[str, Any]:
         ms = {"window": build_s * 1000.0}
         if infer_s is not None:
             ms["inference"] = infer_s * 1000.0
+        if attr_s is not None:
+            ms["attribution"] = attr_s * 1000.0
         if e2e is not None:
             ms["e2e_published"] = e2e * 1000.0
         for stage in ("face", "voice", "asr_commit", "text"):  # the newest input of each kind

@@ -134,6 +134,14 @@ class MonitorState:
             self.version += 1
             self._cond.notify_all()
 
+    def update_prediction(self, prediction: Prediction) -> None:
+        """Replace the current prediction by a completed version of the same window (contributions)."""
+        with self._cond:
+            if self.prediction is not None and self.prediction.window == prediction.window:
+                self.prediction = prediction
+                self.version += 1
+                self._cond.notify_all()
+
     def add_words(self, words: list[TranscriptWord]) -> None:
         if not words:
             return
