@@ -8,10 +8,11 @@ RUN_DIR ?= runs/demo
 setup:
 	@./scripts/setup.sh
 
+# The live monitor for a minute: camera + microphone when both exist, else the generated demo session
+# (the dashboard says which); then the latency summary. Ctrl-C stops earlier. Override: make demo DEMO_ARGS=...
+DEMO_ARGS ?= --auto --duration 60
 demo: setup
-	$(BIN)/mmcl make-planted --out $(RUN_DIR)/planted.pkl
-	$(BIN)/mmcl train --data $(RUN_DIR)/planted.pkl --out $(RUN_DIR)/model --epochs 10 model.d_model=64 model.head_hidden=64
-	$(BIN)/mmcl eval --checkpoint $(RUN_DIR)/model/best.pt --data $(RUN_DIR)/planted.pkl
+	$(BIN)/mmcl monitor $(DEMO_ARGS)
 
 test: setup
 	$(BIN)/ruff check .
