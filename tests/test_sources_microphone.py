@@ -181,3 +181,22 @@ def test_microphone_reconnects_when_the_sound_server_restarts():
         assert mic.stop()
         servers.close()
     assert not mic_threads()
+
+
+def test_devices_are_rescanned_when_another_library_holds_portaudio(tmp_path, monkeypatch):
+    """mediapipe imports sounddevice, which initialises PortAudio at import time and so freezes its
+    device list; a sound server started later must still be found."""
+    reason = pulse_available()
+    if reason:
+        pytest.skip(f"PulseAudio null-sink capture unavailable: {reason}")
+    sd = pytest.importorskip("sounddevice")
+    monkeypatch.setenv("PULSE_SERVER", f"unix:{tmp_path / 'nothing-here'}")
+    for _ in range(sd._initialized):  # re-initialise sounddevice while no sound server is reachable
+        sd._terminate()
+    sd._initialize()
+    try:
+        with pulse_null_sink():
+            assert "pulse" in [d.name for d in list_input_devices()]
+            assert sd._initialized >= 1  # sounddevice got its hold back
+    finally:
+        monkeypatch.undo()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -107,7 +108,36 @@ def _pyaudio(quiet: bool) -> Any:
             "or pass --mic PATH to replay an audio file"
         ) from None
     with _quiet_stderr(quiet):
-        return pyaudio.PyAudio()
+        held = _release_other_portaudio_users()
+        try:
+            return pyaudio.PyAudio()
+        finally:
+            _restore_other_portaudio_users(held)
+
+
+def _release_other_portaudio_users() -> int:
+    """PortAudio scans devices only when its init count goes from 0 to 1. mediapipe imports
+    ``sounddevice``, which initialises the same libportaudio at import time, so devices that appeared
+    later (a sound server started after the imports, a USB microphone plugged in before a reconnect)
+    would stay invisible to PyAudio. Release sounddevice's hold so that PyAudio's init rescans; it is
+    restored right after (the app opens no sounddevice streams)."""
+    sd = sys.modules.get("sounddevice")
+    held = int(getattr(sd, "_initialized", 0) or 0) if sd is not None else 0
+    released = 0
+    for _ in range(held):
+        try:
+            sd._terminate()  # type: ignore[union-attr]
+            released += 1
+        except Exception:
+            break
+    return released
+
+
+def _restore_other_portaudio_users(count: int) -> None:
+    sd = sys.modules.get("sounddevice")
+    for _ in range(count):
+        with contextlib.suppress(Exception):
+            sd._initialize()  # type: ignore[union-attr]
 
 
 def _input_devices(pa: Any) -> list[AudioDeviceInfo]:
