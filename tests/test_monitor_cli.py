@@ -103,3 +103,36 @@ def test_monitor_errors_say_what_to_do(tmp_path) -> None:
     assert isinstance(res.exception, CheckpointError) and "--checkpoint" in str(res.exception)
     res = runner.invoke(app, ["monitor", "monitor.hop_s=0"])
     assert isinstance(res.exception, ConfigError) and "hop_s" in str(res.exception)
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_signal_stops_cleanly_with_the_log_flushed(checkpoint, tmp_path, sig) -> None:
+    import signal
+
+    log_path = tmp_path / "events.jsonl"
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env.update(XDG_CACHE_HOME=str(DEMO_CACHE), HF_HUB_OFFLINE="1")
+    exe = MMCL if MMCL.exists() else Path(shutil.which("mmcl") or "mmcl")
+    proc = subprocess.Popen(
+        [str(exe), "monitor", "--demo", "--headless", "--backend", "eager", "--checkpoint", str(checkpoint),
+         "--log", str(log_path)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and proc.poll() is None:
+            if log_path.exists() and log_path.read_text().count('"type":"window"') >= 3:
+                break
+            time.sleep(0.5)
+        windows_before = log_path.read_text().count('"type":"window"')
+        assert windows_before >= 3, proc.stderr.read() if proc.poll() is not None else "no windows"
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err[-2000:]
+    assert "stopped by signal; devices released, log flushed" in err
+    assert "mmcl monitor: latency summary (ms)" in out
+    events = read_events(log_path)
+    assert events[-1]["type"] == "summary" and sum(e["type"] == "window" for e in events) >= windows_before
