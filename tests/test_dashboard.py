@@ -66,6 +66,8 @@ def test_full_dashboard_shows_every_section() -> None:
     assert "voice (audio)   ● yes     58%     -0.12  speech · -23 dBFS" in out
     assert "words (text)    ○ no       0%         –  0 word(s)" in out
     assert "I am really happy with how well this project turned out" in out and "● speaking" in out
+    hyp = text_of(render(snapshot(partial="and I love it"), 160))
+    assert "this project turned out and I love it  ● speaking" in hyp
     assert "newest input → shown           92    138    142      3" in out  # e2e p50/p95/p99 (ms), n
     assert "camera       reconnecting             0  camera device 0 lost" in out
     assert "CPU 47% of one core · RSS 812 MB (peak 830)" in out

@@ -158,11 +158,13 @@ def modality_panel(snap: MonitorSnapshot) -> RenderableType:
 
 
 def transcript_panel(snap: MonitorSnapshot, max_chars: int = 300) -> RenderableType:
-    words = [w.text for w in snap.transcript]
-    text = " ".join(words)
+    """Committed words, then (dimmed) the ASR's current uncommitted hypothesis."""
+    text = " ".join(w.text for w in snap.transcript)
     if len(text) > max_chars:
         text = "…" + text[-max_chars:]
-    body = Text(text or "(no words yet)", style="" if text else "dim")
+    body = Text(text or ("" if snap.partial else "(no words yet)"), style="" if text else "dim")
+    if snap.partial:
+        body.append((" " if text else "") + snap.partial, style="dim italic")
     if snap.speaking:
         body.append("  ● speaking", style="bold green")
     title = "transcript" + (f" · ASR backlog {snap.asr_lag_s:.1f} s" if snap.asr_lag_s > 1.0 else "")

@@ -461,6 +461,10 @@ class Pipeline:
         """Block up to ``timeout`` s for a state change after ``version`` (for readers)."""
         return self.state.wait_newer(version, timeout)
 
+    def _partial_text(self) -> str:
+        partial = getattr(self.asr, "partial", None)  # AsrWorker.partial(): uncommitted hypothesis
+        return partial() if callable(partial) and self.asr is not None and self.asr.is_running else ""
+
     def latest_window(self) -> int | None:
         """Index of the newest published prediction (cheap; no snapshot)."""
         p = self.state.prediction
@@ -590,6 +594,7 @@ class Pipeline:
             speaking=speaking, latency=self.latency.summary(), queues=queues, devices=tuple(devices),
             drops=drops, resources=self.resources.sample(),
             asr_lag_s=asr_stats.pending_s if asr_stats is not None else 0.0,
+            partial=self._partial_text(),
         )  # fmt: skip
 
 

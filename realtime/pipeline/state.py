@@ -97,6 +97,7 @@ class MonitorSnapshot:
     drops: dict[str, float]
     resources: ResourceView
     asr_lag_s: float = 0.0  # audio waiting for the ASR
+    partial: str = ""  # the ASR's not-yet-committed hypothesis (may still change; display only)
 
 
 class MonitorState:
