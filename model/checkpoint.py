@@ -78,7 +78,7 @@ def _mmcl_version() -> str:
         from importlib.metadata import version
 
         return version("mmcl-live")
-    except Exception:  # noqa: BLE001 - version is informational only
+    except Exception:
         return "unknown"
 
 

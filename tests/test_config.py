@@ -25,7 +25,7 @@ def test_unknown_key_names_key_and_suggests(tmp_path):
 
 
 def test_unknown_section_is_error():
-    with pytest.raises(ConfigError, match="unknown config key 'modle'"):
+    with pytest.raises(ConfigError, match=r"unknown config key 'modle'"):
         load_app_config(overrides=["modle.d_model=3"])
 
 
@@ -63,9 +63,9 @@ def test_int_accepted_for_float_but_not_bool():
 def test_malformed_yaml_names_file(tmp_path):
     f = tmp_path / "bad.yaml"
     f.write_text("model: [unclosed\n")
-    with pytest.raises(ConfigError, match="bad.yaml"):
+    with pytest.raises(ConfigError, match=r"bad.yaml"):
         load_app_config([f])
-    with pytest.raises(ConfigError, match="does not exist"):
+    with pytest.raises(ConfigError, match=r"does not exist"):
         load_app_config([tmp_path / "missing.yaml"])
 
 

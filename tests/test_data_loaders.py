@@ -83,20 +83,20 @@ def test_mmsa_text_bert_only_gets_clear_error(tmp_path):
     for s in data.values():
         s.pop("text")
         s["text_bert"] = np.zeros((2, 3, 6))
-    with pytest.raises(DataFormatError, match="only 'text_bert' token ids.*'text'"):
+    with pytest.raises(DataFormatError, match=r"only 'text_bert' token ids.*'text'"):
         load_dataset(DataConfig(path=str(_write(tmp_path / "b.pkl", data))))
 
 
 def test_mmsa_missing_key_and_bad_shapes_name_the_key(tmp_path):
     data = {s: _mmsa_split(2) for s in ("train", "valid", "test")}
     del data["valid"]["regression_labels"]
-    with pytest.raises(DataFormatError, match="'valid' has no 'regression_labels'"):
+    with pytest.raises(DataFormatError, match=r"'valid' has no 'regression_labels'"):
         load_dataset(DataConfig(path=str(_write(tmp_path / "k.pkl", data))))
     data = {s: _mmsa_split(2) for s in ("train", "valid", "test")}
     data["test"]["vision"] = np.zeros((3, 6, 4), np.float32)
-    with pytest.raises(DataFormatError, match="'test' has different sample counts.*'vision': 3"):
+    with pytest.raises(DataFormatError, match=r"'test' has different sample counts.*'vision': 3"):
         load_dataset(DataConfig(path=str(_write(tmp_path / "s.pkl", data))))
-    with pytest.raises(DataFormatError, match="expected a dict with 'train'"):
+    with pytest.raises(DataFormatError, match=r"expected a dict with 'train'"):
         load_dataset(DataConfig(path=str(_write(tmp_path / "l.pkl", [1, 2, 3]))))
 
 
@@ -105,7 +105,7 @@ def test_corrupt_and_malicious_pickles_are_refused(tmp_path):
     good = _write(tmp_path / "g.pkl", data)
     truncated = tmp_path / "t.pkl"
     truncated.write_bytes(good.read_bytes()[:200])
-    with pytest.raises(DataFormatError, match="t.pkl"):
+    with pytest.raises(DataFormatError, match=r"t.pkl"):
         load_dataset(DataConfig(path=str(truncated)))
 
     class Evil:
@@ -113,9 +113,9 @@ def test_corrupt_and_malicious_pickles_are_refused(tmp_path):
             return (os.system, ("echo pwned > /dev/null",))
 
     evil = _write(tmp_path / "e.pkl", {"train": Evil()})
-    with pytest.raises(DataFormatError, match="refused.*(posix|os)\\.system"):
+    with pytest.raises(DataFormatError, match=r"refused.*(posix|os)\\.system"):
         load_dataset(DataConfig(path=str(evil)))
-    with pytest.raises(DataFormatError, match="does not exist"):
+    with pytest.raises(DataFormatError, match=r"does not exist"):
         load_dataset(DataConfig(path=str(tmp_path / "nope.pkl")))
 
 
@@ -143,7 +143,7 @@ def test_mult_iemocap(tmp_path, onehot):
     assert ds.splits["train"].audio_mask[0].sum() == 15
     bad = {s: _mult_split(2) for s in ("train", "valid", "test")}
     bad["valid"]["labels"] = np.zeros((2, 3))
-    with pytest.raises(DataFormatError, match="labels' has shape"):
+    with pytest.raises(DataFormatError, match=r"labels' has shape"):
         load_dataset(DataConfig(path=str(_write(tmp_path / "bad.pkl", bad)), format="mult-iemocap"))
 
 
@@ -174,7 +174,8 @@ def test_cmdc_subject_folds_without_leakage(tmp_path, layout):
     for fold in range(5):
         ds = load_dataset(DataConfig(path=str(root), fold=fold, max_len=10), task="regression")
         ids = {s: set(ds.splits[s].ids) for s in ("train", "valid", "test")}
-        assert not (ids["train"] & ids["valid"]) and not (ids["train"] & ids["test"]) and not (ids["valid"] & ids["test"])
+        assert not (ids["train"] & ids["valid"]) and not (ids["train"] & ids["test"])
+        assert not (ids["valid"] & ids["test"])
         assert sum(len(v) for v in ids.values()) == 15
         for sid in ids["test"]:
             seen[sid] = seen.get(sid, 0) + 1
@@ -189,11 +190,11 @@ def test_cmdc_subject_folds_without_leakage(tmp_path, layout):
 def test_cmdc_errors(tmp_path):
     root = _cmdc(tmp_path)
     (root / "s03.npz").write_bytes(b"not a zip")
-    with pytest.raises(DataFormatError, match="s03.*corrupt"):
+    with pytest.raises(DataFormatError, match=r"s03.*corrupt"):
         load_dataset(DataConfig(path=str(root)))
     (root / "s03.npz").unlink()
-    with pytest.raises(DataFormatError, match="no features for subject 's03'"):
+    with pytest.raises(DataFormatError, match=r"no features for subject 's03'"):
         load_dataset(DataConfig(path=str(root)))
     (root / "labels.csv").write_text("subject,score\na,1\n")
-    with pytest.raises(DataFormatError, match="subject_id,phq9"):
+    with pytest.raises(DataFormatError, match=r"subject_id,phq9"):
         load_dataset(DataConfig(path=str(root)))
