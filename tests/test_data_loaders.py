@@ -113,7 +113,7 @@ def test_corrupt_and_malicious_pickles_are_refused(tmp_path):
             return (os.system, ("echo pwned > /dev/null",))
 
     evil = _write(tmp_path / "e.pkl", {"train": Evil()})
-    with pytest.raises(DataFormatError, match=r"refused.*(posix|os)\\.system"):
+    with pytest.raises(DataFormatError, match=r"refused.*(posix|os)\.system"):
         load_dataset(DataConfig(path=str(evil)))
     with pytest.raises(DataFormatError, match=r"does not exist"):
         load_dataset(DataConfig(path=str(tmp_path / "nope.pkl")))
