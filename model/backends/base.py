@@ -10,9 +10,14 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from model.checkpoint import LoadedCheckpoint
 from model.featureset import MODALITIES
+
+# The model's positional inputs, in order (also the input names of every exported graph).
+INPUT_NAMES: tuple[str, ...] = (*MODALITIES, *(f"{m}_mask" for m in MODALITIES))
+OUTPUT_NAME = "prediction"
 
 
 @dataclass
@@ -29,6 +34,25 @@ class ModelInputs:
     @property
     def batch(self) -> int:
         return int(self.vision.shape[0])
+
+    @property
+    def steps(self) -> int:
+        return int(self.vision.shape[1])
+
+    def feeds(self) -> dict[str, np.ndarray]:
+        """Name → contiguous array (float32 features, bool masks), as exported graphs take them."""
+        return {
+            name: np.ascontiguousarray(a, dtype=bool if name.endswith("_mask") else np.float32)
+            for name, a in zip(INPUT_NAMES, self.as_tuple(), strict=True)
+        }
+
+    def tensors(self, device: str | torch.device = "cpu") -> tuple[torch.Tensor, ...]:
+        """The six inputs as torch tensors on ``device``."""
+        return tuple(torch.from_numpy(a).to(device) for a in self.feeds().values())
+
+    def select(self, rows: slice | list[int]) -> ModelInputs:
+        """A sub-batch (rows of every array)."""
+        return ModelInputs(*(a[rows] for a in self.as_tuple()))
 
     def as_tuple(self) -> tuple[np.ndarray, ...]:
         return (self.vision, self.audio, self.text, self.vision_mask, self.audio_mask, self.text_mask)

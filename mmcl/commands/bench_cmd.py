@@ -1,0 +1,160 @@
+"""``mmcl bench``: latency/throughput of every inference backend, MMCL beside a MulT-style peer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from mmcl.commands.common import stderr, stdout
+from model.errors import ConfigError
+
+
+def _ints(text: str, what: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"{what} must be comma-separated integers, e.g. 1,8,64 (got {text!r})") from None
+    if not values:
+        raise ConfigError(f"{what} is empty")
+    return values
+
+
+def _names(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def results_table(result: dict[str, Any]) -> Table:
+    peak = result["matmul_peak_gflops"]
+    table = Table(
+        title=f"mmcl bench — L={result['config']['steps']}, {result['threads']} thread(s), "
+        f"FP32 matmul peak {peak:.1f} GFLOP/s (ratios within this run are what counts)",
+    )
+    for col in (
+        "model",
+        "backend",
+        "batch",
+        "n",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "samples/s",
+        "GFLOP/s",
+        "% peak",
+        "parity err",
+        "setup s",
+    ):
+        table.add_column(col, justify="left" if col in ("model", "backend") else "right")
+    for r in result["results"]:
+        table.add_row(
+            r["model"],
+            r["backend"],
+            str(r["batch"]),
+            str(r["n"]),
+            f"{r['p50_ms']:.2f}",
+            f"{r['p95_ms']:.2f}",
+            f"{r['p99_ms']:.2f}",
+            f"{r['throughput_sps']:.1f}",
+            f"{r['achieved_gflops']:.1f}",
+            f"{r['pct_fp32_peak']:.0f}%",
+            f"{r['parity_max_abs_err']:.1e}" + ("" if r["parity_ok"] else " FAIL"),
+            f"{r['setup_s']:.1f}",
+        )
+    return table
+
+
+def summary_table(result: dict[str, Any]) -> Table:
+    table = Table(title="per batch: best exact-enough backend, its speed-up over eager, MMCL/MulT latency")
+    for col in ("batch", "best backend", "best p50 ms", "best / eager", "best % FP32 peak", "MMCL / MulT"):
+        table.add_column(col, justify="right")
+    for batch, s in result["summary"].items():
+        ratios = ", ".join(f"{k} {v:.2f}" for k, v in s.get("mmcl_over_mult", {}).items()) or "–"
+        table.add_row(
+            batch,
+            s.get("best_backend", "–"),
+            f"{s['best_p50_ms']:.2f}" if "best_p50_ms" in s else "–",
+            f"{s['best_over_eager']:.2f}×" if "best_over_eager" in s else "–",
+            f"{s['best_pct_fp32_peak']:.0f}%" if "best_pct_fp32_peak" in s else "–",
+            ratios,
+        )
+    return table
+
+
+def machine_line(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    bf16 = result.get("matmul_peak_bf16_gflops")
+    return (
+        f"machine: {m['cpu']} ({m['logical_cpus']} logical CPUs, {m['cpu_capability']}), {m['platform']}; "
+        f"python {m['python']}, torch {m['torch']}, onnxruntime {m['onnxruntime']}, "
+        f"torch_tensorrt {m['torch_tensorrt']}; threads {result['threads']}; "
+        f"matmul peak FP32 {result['matmul_peak_gflops']:.1f} GFLOP/s"
+        + (f", BF16 {bf16:.1f} GFLOP/s" if bf16 else "")
+    )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("bench")
+    def bench(
+        backend: str = typer.Option(
+            "all",
+            "--backend",
+            help="all | comma list: eager,eager:bf16,compile,compile:bf16,onnx,tensorrt:fp16,tensorrt:int8",
+        ),
+        batch: str = typer.Option("1,8,64", "--batch", help="Batch sizes, comma-separated."),
+        seq: int = typer.Option(50, "--seq", help="Window length L (steps)."),
+        threads: int = typer.Option(None, "--threads", help="Intra-op threads (torch and onnxruntime)."),
+        checkpoint: str = typer.Option(
+            None,
+            "--checkpoint",
+            help="Checkpoint to time (default: a random initialisation of the shipped configuration).",
+        ),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print one JSON object on stdout (tables on stderr)."
+        ),
+        peer: bool = typer.Option(True, "--peer/--no-peer", help="Time the MulT-style peer too."),
+        peer_backends: str = typer.Option("eager,onnx", "--peer-backends", help="Backends the peer runs on."),
+        budget: float = typer.Option(2.0, "--budget", help="Seconds of timing per backend and batch."),
+        min_iters: int = typer.Option(5, "--min-iters", help="Timed runs per backend and batch, at least."),
+        warmup: int = typer.Option(3, "--warmup", help="Untimed runs per backend and batch first."),
+        matmul_size: int = typer.Option(2048, "--matmul-size", help="N of the N×N×N matmul peak probe."),
+    ) -> None:
+        """Latency p50/p95/p99, throughput and % of matmul peak per backend; MMCL beside a MulT-style peer."""
+        from model.backends.bench import BenchSpec, run_bench
+
+        spec = BenchSpec(
+            backends=_names(backend),
+            batches=_ints(batch, "--batch"),
+            steps=seq,
+            threads=threads,
+            peer=peer,
+            peer_backends=_names(peer_backends),
+            budget_s=budget,
+            min_iters=min_iters,
+            warmup=warmup,
+            matmul_size=matmul_size,
+        )
+        loaded = None
+        if checkpoint is not None:
+            from model.checkpoint import load_checkpoint
+
+            loaded = load_checkpoint(Path(checkpoint))
+        out = stderr if as_json else stdout
+        with stderr.status("benchmarking…") as status:
+            result = run_bench(spec, loaded, progress=lambda msg: status.update(msg))
+        out.print(machine_line(result), highlight=False)
+        out.print(f"model: {result['model']}", highlight=False)
+        for name, s in result["models"].items():
+            out.print(
+                f"  {name}: {s['class']}, {s['parameters']:,} parameters, {s['gflop_per_sample']:.3f} "
+                f"GFLOP per sample at L={seq}",
+                highlight=False,
+            )
+        out.print(results_table(result))
+        out.print(summary_table(result))
+        for name, why in result["skipped"].items():
+            out.print(f"skipped {name}: {why}", highlight=False)
+        if as_json:
+            typer.echo(json.dumps(result, default=str))
