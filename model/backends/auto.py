@@ -62,9 +62,7 @@ def _build(name: str, loaded: LoadedCheckpoint) -> InferenceBackend:
     return create_backend(name, loaded)
 
 
-def _choice_path(
-    loaded: LoadedCheckpoint, candidates: Sequence[str], batches: Sequence[int], steps: int
-) -> Any:
+def _choice_path(loaded: LoadedCheckpoint, candidates: Sequence[str], batches: Sequence[int], steps: int) -> Any:
     info = machine_info()
     key = key_of(
         "auto",
@@ -145,6 +143,7 @@ def create_auto(
     batches: Sequence[int] = LIVE_BATCHES,
     steps: int = LIVE_STEPS,
     remeasure: bool = False,
+    budget_s: float = 1.0,
     tensorrt_options: dict[str, Any] | None = None,
 ) -> InferenceBackend:
     """The ``auto`` entry of the registry: returns the chosen backend (``backend.auto_choice`` says why)."""
@@ -155,17 +154,13 @@ def create_auto(
             from model.backends.tensorrt_backend import TensorRTBackend
 
             backend: InferenceBackend = TensorRTBackend(loaded, **(tensorrt_options or {}))
-            choice = AutoChoice(
-                backend="tensorrt", reason=f"backend auto: {trt.reason}; chose {backend.describe()}"
-            )
+            choice = AutoChoice(backend="tensorrt", reason=f"backend auto: {trt.reason}; chose {backend.describe()}")
             log.info("%s", choice.reason)
             backend.auto_choice = choice  # type: ignore[attr-defined]
             return backend
         except (BackendUnavailable, ExportError, ImportError) as exc:
             why_not_trt = f"TensorRT present but unusable ({type(exc).__name__}: {str(exc)[:200]})"
-    choice, backend = choose_cpu(
-        loaded, candidates=candidates, batches=batches, steps=steps, remeasure=remeasure
-    )
+    choice, backend = choose_cpu(loaded, candidates=candidates, batches=batches, steps=steps, remeasure=remeasure)
     timings = ", ".join(f"{n} {ms:.1f} ms" for n, ms in sorted(choice.p50_ms.items(), key=lambda kv: kv[1]))
     skipped = "".join(f"; {n} skipped: {why[:120]}" for n, why in choice.skipped.items())
     source = f"cached choice measured {choice.measured_at}" if choice.cached else "measured now"
