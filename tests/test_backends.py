@@ -112,7 +112,7 @@ def test_low_precision_copy_keeps_the_original_and_norms_in_fp32():
 
 
 def test_registry_parses_precision_and_rejects_unknown_names():
-    assert set(BACKENDS) == {"eager", "compile", "onnx", "tensorrt", "auto"}
+    assert set(BACKENDS) == {"eager", "compile", "onnx", "tensorrt", "onnx-int8", "auto"}
     assert parse_backend("compile:bf16") == ("compile", {"precision": "bf16"})
     assert parse_backend("onnx") == ("onnx", {})
     with pytest.raises(ConfigError, match="unknown backend"):

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from model.backends.base import InferenceBackend, ModelInputs
 from model.backends.eager import EagerBackend
 from model.checkpoint import LoadedCheckpoint
-from model.errors import ConfigError
+from model.errors import BackendUnavailable, ConfigError
 
 
 def _compile(loaded: LoadedCheckpoint, **options: object) -> InferenceBackend:
@@ -47,8 +47,13 @@ def _tensorrt(loaded: LoadedCheckpoint, **options: object) -> InferenceBackend:
 
 
 def _onnx_int8(loaded: LoadedCheckpoint, **options: object) -> InferenceBackend:
-    from model.backends.onnx_int8 import OnnxInt8Backend
-
+    try:
+        from model.backends.onnx_int8 import OnnxInt8Backend
+    except ModuleNotFoundError as exc:
+        raise BackendUnavailable(
+            f"the onnx-int8 backend is not available in this installation ({exc}); quantise with "
+            "`mmcl calibrate quantize` from a version that ships it, or use --backend onnx"
+        ) from None
     return OnnxInt8Backend(loaded, **options)  # type: ignore[arg-type]
 
 
@@ -63,8 +68,8 @@ BACKENDS: dict[str, Callable[..., InferenceBackend]] = {
     "compile": _compile,
     "onnx": _onnx,
     "tensorrt": _tensorrt,
-    "auto": _auto,
     "onnx-int8": _onnx_int8,
+    "auto": _auto,
 }
 
 
