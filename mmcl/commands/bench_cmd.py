@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from mmcl.commands.common import stderr, stdout
@@ -157,6 +158,8 @@ def register(app: typer.Typer) -> None:
 
             loaded = load_checkpoint(Path(checkpoint))
         out = stderr if as_json else stdout
+        if not out.is_terminal:  # a file or pipe: do not squeeze the 12-column table into 80 columns
+            out = Console(stderr=as_json, width=170)
         with stderr.status("benchmarking…") as status:
             result = run_bench(spec, loaded, progress=lambda msg: status.update(msg))
         out.print(machine_line(result), highlight=False)

@@ -160,7 +160,12 @@ def run_bench(
     spec: BenchSpec, loaded: LoadedCheckpoint | None = None, progress: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
     """Run the benchmark; returns a JSON-able dict (see the module docstring)."""
-    say = progress or (lambda _msg: None)
+
+    def say(msg: str) -> None:
+        log.info("bench: %s", msg)
+        if progress is not None:
+            progress(msg)
+
     if spec.threads is not None:
         torch.set_num_threads(spec.threads)
     backends = expand_backends(spec.backends)

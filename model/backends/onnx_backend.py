@@ -83,6 +83,7 @@ def cached_onnx(loaded: LoadedCheckpoint, opset: int = DEFAULT_OPSET) -> Path:
     final = root / key
     if (final / MODEL_FILE).is_file():
         return final / MODEL_FILE
+    log.info("onnx: exporting this checkpoint once (tens of seconds); later runs reuse %s", final)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=root))
     try:
         export_onnx(model, tmp / MODEL_FILE, opset=opset)

@@ -134,7 +134,9 @@ class TensorRTBackend(InferenceBackend):
         self.engine_path = Path(engine_path) if engine_path else cache_dir("tensorrt") / f"{key}.ep"
         if self.engine_path.is_file():
             log.info("tensorrt: loading cached engine %s", self.engine_path)
-            self.module = self.trt.load(str(self.engine_path)).module()
+            saved = self.trt.load(str(self.engine_path))
+            # torch-tensorrt returns an ExportedProgram (older releases) or a callable module (newer ones)
+            self.module = saved.module() if isinstance(saved, torch.export.ExportedProgram) else saved
         else:
             self.module = self.build()
             self.save(self.engine_path)
@@ -224,7 +226,11 @@ class TensorRTBackend(InferenceBackend):
         path.parent.mkdir(parents=True, exist_ok=True)
         example = live_like_inputs(self.loaded.model, self.profile[1], self.steps).tensors(self.device)
         tmp = path.with_name(path.name + ".tmp")
-        self.trt.save(self.module, str(tmp), output_format="exported_program", arg_inputs=list(example))
+        wanted = {"output_format": "exported_program", "arg_inputs": list(example)}
+        kwargs = _supported_kwargs(self.trt.save, wanted)
+        if "arg_inputs" not in kwargs:  # releases before 2.6 call it ``inputs``
+            kwargs["inputs"] = list(example)
+        self.trt.save(self.module, str(tmp), **kwargs)
         tmp.replace(path)
 
     def check_parity(self) -> ParityReport:
