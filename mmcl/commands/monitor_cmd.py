@@ -81,6 +81,9 @@ def register(app: typer.Typer) -> None:
         log_file: Annotated[
             Path | None, typer.Option("--log", help="JSONL event log, one line per window.")
         ] = None,
+        no_transcript_log: Annotated[
+            bool, typer.Option("--no-transcript-log", help="Keep what was said out of the event log.")
+        ] = False,
         duration: Annotated[float | None, typer.Option("--duration", help="Stop after S seconds.")] = None,
         headless: Annotated[bool, typer.Option("--headless", help="One summary line per second.")] = False,
         replay: Annotated[
@@ -111,6 +114,7 @@ def register(app: typer.Typer) -> None:
             raise ConfigError("--duration must be > 0 seconds")
         options: dict[str, Any] = {
             "monitor.backend": backend, "monitor.log": str(log_file) if log_file else None,
+            "monitor.log_transcript": False if no_transcript_log else None,
             "monitor.demo_dir": str(demo_dir) if demo_dir else None, "sources.replay.mode": replay,
             "sources.camera.source": camera if camera not in (None, "none") else None,
             "sources.microphone.device": mic if mic not in (None, "none") else None,
@@ -157,6 +161,12 @@ def register(app: typer.Typer) -> None:
                 signal.signal(s, h)
             if not ok:
                 stderr.print("[yellow]warning:[/] some threads did not stop in time (see the log)")
+            elog = pipeline.event_log
+            if elog is not None and elog.error:
+                stderr.print(
+                    f"[yellow]warning:[/] {elog.error}; {elog.lines_lost} event(s) after that were not recorded",
+                    highlight=False,
+                )
         _print_summary(pipeline, cfg.monitor.log)
         if stop.is_set():
             stderr.print("stopped by signal; devices released, log flushed")

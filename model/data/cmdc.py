@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import math
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from model.config import DataConfig
-from model.data.types import MultimodalData, Split, resample_steps, sanitize
+from model.data.types import MultimodalData, Split, malformed_as_data_error, resample_steps, sanitize
 from model.errors import DataFormatError
 from model.featureset import MODALITIES
 
@@ -42,6 +43,32 @@ def _read_labels(root: Path) -> list[dict[str, str]]:
     if not rows or not {"subject_id", "phq9"} <= set(rows[0]):
         raise DataFormatError(f"{path} needs the columns subject_id,phq9 (found: {list(rows[0]) if rows else 'none'})")
     return rows
+
+
+def _parse_rows(rows: list[dict[str, str]], path: Path) -> tuple[list[str], list[float], list[int] | None]:
+    """(subject ids, PHQ-9 scores, folds or None) with an error naming the line of any bad cell."""
+    with_folds = rows[0].get("fold") not in (None, "")
+    subjects, scores, folds = [], [], []
+    for line, r in enumerate(rows, start=2):
+        subject, raw_score, raw_fold = r.get("subject_id"), r.get("phq9"), r.get("fold")
+        if not isinstance(subject, str) or not subject.strip() or not isinstance(raw_score, str):
+            raise DataFormatError(f"{path}:{line}: every row needs a subject_id and a phq9 value")
+        try:
+            score = float(raw_score)
+        except ValueError:
+            score = float("nan")
+        if not math.isfinite(score) or score < 0:
+            raise DataFormatError(f"{path}:{line}: phq9 must be a score >= 0, got {raw_score!r}")
+        subjects.append(subject.strip())
+        scores.append(score)
+        if with_folds:
+            try:
+                folds.append(int(str(raw_fold).strip()))
+            except ValueError:
+                raise DataFormatError(f"{path}:{line}: fold must be an integer, got {raw_fold!r}") from None
+            if folds[-1] < 0:
+                raise DataFormatError(f"{path}:{line}: fold must be >= 0, got {raw_fold!r}")
+    return subjects, scores, folds if with_folds else None
 
 
 def _read_subject(root: Path, subject: str) -> dict[str, np.ndarray]:
@@ -86,16 +113,13 @@ def load_cmdc(path: str | Path, cfg: DataConfig, task: str = "regression") -> Mu
     if not root.is_dir():
         raise DataFormatError(f"CMDC data must be a folder with labels.csv and per-subject features, got {root}")
     rows = _read_labels(root)
-    subjects = [r["subject_id"].strip() for r in rows]
+    subjects, score_list, fold_list = _parse_rows(rows, root / "labels.csv")
     if len(set(subjects)) != len(subjects):
         raise DataFormatError(f"{root}/labels.csv lists a subject twice")
-    try:
-        scores = np.array([float(r["phq9"]) for r in rows], np.float32)
-    except ValueError as exc:
-        raise DataFormatError(f"{root}/labels.csv: phq9 must be a number ({exc})") from None
+    scores = np.array(score_list, np.float32)
     positive = scores >= cfg.phq_threshold
-    if rows and rows[0].get("fold") not in (None, ""):
-        folds = np.array([int(r["fold"]) for r in rows]) % cfg.n_folds
+    if fold_list is not None:
+        folds = np.array(fold_list, np.int64) % cfg.n_folds
     else:
         folds = _assign_folds(subjects, positive, cfg.n_folds)
     if len(subjects) < cfg.n_folds:
@@ -106,7 +130,8 @@ def load_cmdc(path: str | Path, cfg: DataConfig, task: str = "regression") -> Mu
     for s in subjects:
         arrays = _read_subject(root, s)
         for m in MODALITIES:
-            x, _ = sanitize(arrays[m])
+            with malformed_as_data_error(f"{root}: {m} features of subject {s!r}"):
+                x, _ = sanitize(arrays[m])
             y, mask = resample_steps(x[None], np.ones((1, len(x)), bool), steps)
             feats[m].append(y[0])
             masks[m].append(mask[0])

@@ -1,4 +1,10 @@
-"""One entry point for every dataset format, with format auto-detection."""
+"""One entry point for every dataset format, with format auto-detection.
+
+Dataset pickles (MMSA, MulT) are untrusted code by nature: they are only ever opened through the
+restricted Unpickler of ``model.data.safe_pickle`` (numpy arrays, lists, dicts, str, numbers; any other
+global is refused before it runs). CMDC folders are read with ``numpy.load(allow_pickle=False)``. Every
+malformed file raises DataFormatError with a message.
+"""
 
 from __future__ import annotations
 

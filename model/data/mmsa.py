@@ -6,7 +6,8 @@ after), ``regression_labels`` (N,), ``classification_labels`` (N,), ``id`` and `
 Quirks handled: −inf/NaN in audio/vision (replaced by 0 and counted), missing ``text_lengths`` (taken from
 ``text_bert``'s attention mask or from non-zero steps), unaligned lengths (resampled onto one length),
 optional per-step ``<m>_mask`` arrays (written by ``mmcl extract``), a top-level ``feature_set`` record.
-Dataset pickles are code by nature; they are read with a restricted Unpickler (see safe_pickle).
+Dataset pickles are untrusted code by nature; they are read with a restricted Unpickler (see safe_pickle)
+that accepts only numpy arrays, lists, dicts, str and numbers. Malformed content is a DataFormatError.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from model.data.types import (
     SPLITS,
     MultimodalData,
     Split,
+    malformed_as_data_error,
     nonzero_mask,
     prefix_mask,
     resample_steps,
@@ -123,7 +125,10 @@ def load_mmsa(path: str | Path, cfg: DataConfig, raw: Any = None) -> MultimodalD
             f"{path}: expected a dict with 'train', 'valid' and 'test' splits (MMSA format), found {found}"
         )
     counts: dict[str, int] = {}
-    splits = {s: _split(raw[s], s, path, cfg, counts) for s in SPLITS}
+    splits = {}
+    for s in SPLITS:
+        with malformed_as_data_error(f"{path}: split '{s}'"):
+            splits[s] = _split(raw[s], s, path, cfg, counts)
     replaced = sum(counts.values())
     if replaced:
         log.warning("%s: replaced %d NaN/inf values by 0 (%s)", path.name, replaced, counts)

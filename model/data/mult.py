@@ -4,6 +4,8 @@ Layout: ``train``/``valid``/``test`` each with ``text`` (N, 20, 300 GloVe), ``au
 ``vision`` (N, 20, 35 Facet) and ``labels`` (N, 4, 2): per emotion (Neutral, Happy, Sad, Angry) a one-hot
 pair [not, is]. (N, 4) 0/1 labels are accepted too. It is evaluated as MulT does: four binary decisions,
 per-emotion accuracy and weighted F1. No lengths are stored; steps whose features are all zero are padding.
+Dataset pickles are untrusted code by nature; they are read with a restricted Unpickler (see safe_pickle)
+that accepts only numpy arrays, lists, dicts, str and numbers. Malformed content is a DataFormatError.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ import numpy as np
 
 from model.config import DataConfig
 from model.data.safe_pickle import safe_load_pickle
-from model.data.types import SPLITS, MultimodalData, Split, nonzero_mask, resample_steps, sanitize
+from model.data.types import (
+    SPLITS,
+    MultimodalData,
+    Split,
+    malformed_as_data_error,
+    nonzero_mask,
+    resample_steps,
+    sanitize,
+)
 from model.errors import DataFormatError
 from model.featureset import MODALITIES
 
@@ -45,6 +55,41 @@ def _labels(raw: object, n: int, path: Path, name: str) -> np.ndarray:
     return out.astype(np.int64)
 
 
+def _mult_split(split: object, name: str, path: Path, cfg: DataConfig, counts: dict[str, int]) -> Split:
+    """One split of the pickle as a ``Split`` (NaN/inf counted into ``counts``)."""
+    if not isinstance(split, dict):
+        raise DataFormatError(f"{path}: split '{name}' is not a dict of arrays")
+    feats, masks = {}, {}
+    n = None
+    for m in MODALITIES:
+        if m not in split:
+            raise DataFormatError(
+                f"{path}: split '{name}' has no '{m}' key (found: {', '.join(sorted(map(str, split)))})"
+            )
+        x, bad = sanitize(split[m])
+        if x.ndim != 3 or (n is not None and x.shape[0] != n):
+            raise DataFormatError(f"{path}: '{name}.{m}' has shape {x.shape}, expected (N, L, D)")
+        n = x.shape[0]
+        counts[m] = counts.get(m, 0) + bad
+        feats[m], masks[m] = x, nonzero_mask(x)
+    if "labels" not in split:
+        raise DataFormatError(f"{path}: split '{name}' has no 'labels' key")
+    target = cfg.max_len or feats["text"].shape[1]
+    for m in MODALITIES:
+        if feats[m].shape[1] != target:
+            feats[m], masks[m] = resample_steps(feats[m], masks[m], target)
+    return Split(
+        vision=feats["vision"],
+        audio=feats["audio"],
+        text=feats["text"],
+        vision_mask=masks["vision"],
+        audio_mask=masks["audio"],
+        text_mask=masks["text"],
+        labels=_labels(split["labels"], n or 0, path, name),
+        ids=[f"{name}_{i}" for i in range(n or 0)],
+    )
+
+
 def load_mult_iemocap(path: str | Path, cfg: DataConfig, raw: object = None) -> MultimodalData:
     path = Path(path)
     raw = safe_load_pickle(path) if raw is None else raw
@@ -53,38 +98,8 @@ def load_mult_iemocap(path: str | Path, cfg: DataConfig, raw: object = None) -> 
     counts: dict[str, int] = {}
     splits: dict[str, Split] = {}
     for name in SPLITS:
-        split = raw[name]
-        if not isinstance(split, dict):
-            raise DataFormatError(f"{path}: split '{name}' is not a dict of arrays")
-        feats, masks = {}, {}
-        n = None
-        for m in MODALITIES:
-            if m not in split:
-                raise DataFormatError(
-                    f"{path}: split '{name}' has no '{m}' key (found: {', '.join(sorted(map(str, split)))})"
-                )
-            x, bad = sanitize(split[m])
-            if x.ndim != 3 or (n is not None and x.shape[0] != n):
-                raise DataFormatError(f"{path}: '{name}.{m}' has shape {x.shape}, expected (N, L, D)")
-            n = x.shape[0]
-            counts[m] = counts.get(m, 0) + bad
-            feats[m], masks[m] = x, nonzero_mask(x)
-        if "labels" not in split:
-            raise DataFormatError(f"{path}: split '{name}' has no 'labels' key")
-        target = cfg.max_len or feats["text"].shape[1]
-        for m in MODALITIES:
-            if feats[m].shape[1] != target:
-                feats[m], masks[m] = resample_steps(feats[m], masks[m], target)
-        splits[name] = Split(
-            vision=feats["vision"],
-            audio=feats["audio"],
-            text=feats["text"],
-            vision_mask=masks["vision"],
-            audio_mask=masks["audio"],
-            text_mask=masks["text"],
-            labels=_labels(split["labels"], n or 0, path, name),
-            ids=[f"{name}_{i}" for i in range(n or 0)],
-        )
+        with malformed_as_data_error(f"{path}: split '{name}'"):
+            splits[name] = _mult_split(raw[name], name, path, cfg, counts)
     if sum(counts.values()):
         log.warning("%s: replaced %d NaN/inf values by 0 (%s)", path.name, sum(counts.values()), counts)
     return MultimodalData(

@@ -1,8 +1,9 @@
 """Loading dataset pickles without running arbitrary code.
 
-A pickle is a program: unpickling an untrusted file can execute anything. Dataset files (MMSA, MulT)
-only ever need numpy arrays, lists, dicts, strings and numbers, so this restricted Unpickler allows
-exactly the numpy reconstruction functions and refuses every other global with a DataFormatError.
+A pickle is a program: unpickling an untrusted file can execute anything, and dataset pickles downloaded
+from the internet are untrusted code by nature. Dataset files (MMSA, MulT) only ever need numpy arrays,
+lists, dicts, strings and numbers, so this restricted Unpickler allows exactly the numpy reconstruction
+functions and refuses every other global with a DataFormatError (nothing from the file runs).
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -120,6 +122,21 @@ class MultimodalData:
             else:
                 out[m] = (x.mean(0).astype(np.float32), x.std(0).astype(np.float32))
         return out
+
+
+@contextlib.contextmanager
+def malformed_as_data_error(where: str) -> Iterator[None]:
+    """Turn the errors numpy/Python raise on malformed content (ragged lists, strings where numbers belong,
+    wrong types) into a DataFormatError naming ``where``: dataset files are user input."""
+    try:
+        yield
+    except DataFormatError:
+        raise
+    except (TypeError, ValueError, IndexError, AttributeError, KeyError, OverflowError, MemoryError) as exc:
+        raise DataFormatError(
+            f"{where} is malformed ({type(exc).__name__}: {str(exc)[:200]}); expected numeric arrays in the "
+            "documented layout (see README, 'Datasets')"
+        ) from None
 
 
 def sanitize(x: np.ndarray) -> tuple[np.ndarray, int]:

@@ -133,7 +133,9 @@ def read_audio(path: str | Path, sample_rate: int = AUDIO_SAMPLE_RATE) -> np.nda
             "re-encode the file"
         )
     # Resampling can overshoot full scale slightly (jfk.flac peaks at 1.107); clip like a 16-bit source.
-    samples = np.clip(np.frombuffer(proc.stdout, dtype=np.float32), -1.0, 1.0)
+    # Non-finite samples (a broken float file) become 0, as in the live audio ring.
+    raw = np.frombuffer(proc.stdout, dtype=np.float32)
+    samples = np.clip(np.where(np.isfinite(raw), raw, np.float32(0.0)), -1.0, 1.0)
     if samples.size == 0:
         raise DataFormatError(f"{p}: the audio track decodes to no samples; re-encode the file")
     return samples

@@ -91,6 +91,7 @@ class FaceFeatureExtractor:
         self._bs_order: np.ndarray | None = None  # permutation from MediaPipe's order to BLENDSHAPES
         self.frames = 0
         self.faces = 0
+        self.nonfinite = 0  # faces dropped because the model returned NaN/inf values
         self.bumped_timestamps = 0
         self.last_result: Any = None  # the raw FaceLandmarkerResult of the last frame (landmarks, for extras)
         self._open()
@@ -180,6 +181,9 @@ class FaceFeatureExtractor:
         scores = np.fromiter((c.score for c in categories), dtype=np.float32, count=len(categories))
         values[:_N_BS] = scores[self._bs_order]
         values[_N_BS : _N_BS + 3] = head_pose_deg(result.facial_transformation_matrixes[face])
+        if not np.isfinite(values).all():  # NaN/inf scores or a degenerate pose matrix: no usable face
+            self.nonfinite += 1
+            return VisionSample(t=t, values=np.zeros(VISION_DIM, dtype=np.float32), valid=False)
         values[_N_BS + 3] = 1.0
         self.faces += 1
         return VisionSample(t=t, values=values, valid=True)

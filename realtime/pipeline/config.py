@@ -30,6 +30,7 @@ class MonitorConfig:
     refresh_hz: float = 8.0  # dashboard redraws per second (also redraws at once on a new window)
     headless_interval_s: float = 1.0  # --headless: one summary line every this many seconds
     log: str = ""  # JSONL event log path ("" = none)
+    log_transcript: bool = True  # write the words of each window to the log (--no-transcript-log: False)
     latency_samples: int = 4000  # per-stage latency samples kept for the percentiles
     stop_timeout_s: float = 5.0  # join timeout per thread at stop
     demo_dir: str = ""  # "" = $XDG_CACHE_HOME/mmcl-live/demo (default ~/.cache/mmcl-live/demo)

@@ -15,10 +15,19 @@ created with mode 0600 (it holds what was said). Line types (``"type"``):
 
 ``read_events`` reads a log back (tolerating a truncated last line, as left by a killed process);
 ``latency_summary`` rebuilds the per-stage percentiles from the window lines alone (``mmcl profile``).
+
+Write failures (disk full, file-size limit, a removed USB stick) never stop the monitor: the first failure
+cuts the file back to its last complete line (every event already recorded stays readable), logs one
+error saying what to do, and the log stops; ``error`` holds the message and ``lines_lost`` counts the
+events not written after it (the pipeline shows both, ``mmcl monitor`` repeats them at exit).
+
+Privacy: the log holds what was said (``words`` of each window) unless ``monitor.log_transcript`` is off
+(``mmcl monitor --no-transcript-log``); it is private to the user (0600) and never sent anywhere.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import logging
@@ -56,44 +65,78 @@ def _clean(value: Any) -> Any:
 
 
 class EventLog:
-    """Append-only JSONL writer; thread-safe; every line is flushed to the OS at once."""
+    """Append-only JSONL writer; thread-safe; every line goes to the OS at once (unbuffered ``os.write``)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        if self.path.parent and not self.path.parent.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            if self.path.parent and not self.path.parent.exists():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         except OSError as exc:
             raise DataFormatError(
                 f"cannot write the event log {self.path}: {exc.strerror}; pick another --log path"
             ) from None
         os.fchmod(fd, 0o600)  # also when the file existed with wider permissions
-        self._f = os.fdopen(fd, "w", encoding="utf-8", buffering=1)
+        self._fd: int | None = fd
         self._lock = threading.Lock()
+        self._size = 0  # bytes of complete lines on disk
         self.lines = 0
+        self.lines_lost = 0  # events not written after a write failure
+        self.error: str | None = None  # why writing stopped (None while it works)
         self.closed = False
 
-    def write(self, event: dict[str, Any]) -> None:
-        line = json.dumps(_clean(event), separators=(",", ":"), ensure_ascii=False)
+    def write(self, event: dict[str, Any]) -> bool:
+        """Append one event; False when it was not written (log closed, or writing failed)."""
+        data = (json.dumps(_clean(event), separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
-            if self.closed:
-                return
-            self._f.write(line + "\n")
-            self._f.flush()
+            if self._fd is None:
+                if self.error is not None:
+                    self.lines_lost += 1
+                return False
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view) :]
+            except OSError as exc:
+                self._fail_locked(exc)
+                return False
+            self._size += len(data)
             self.lines += 1
+            return True
 
-    def session(self, **fields: Any) -> None:
+    def _fail_locked(self, exc: OSError) -> None:
+        """Cut a partly written line off, close, remember why (called once, with the lock held)."""
+        fd, self._fd = self._fd, None
+        self.lines_lost += 1
+        reason = exc.strerror or type(exc).__name__
+        self.error = (
+            f"writing the event log {self.path} failed after {self.lines} events ({reason}); "
+            "the events before are intact; free disk space or pick another --log path"
+        )
+        log.error("%s; the monitor goes on without the log", self.error)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, self._size)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def session(self, **fields: Any) -> bool:
         now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
-        self.write({"type": "session", "started_utc": now, **fields})
+        return self.write({"type": "session", "started_utc": now, **fields})
 
     def close(self, summary: dict[str, Any] | None = None) -> None:
         if summary is not None:
             self.write({"type": "summary", **summary})
         with self._lock:
-            if not self.closed:
-                self.closed = True
-                self._f.close()
+            self.closed = True
+            fd, self._fd = self._fd, None
+            if fd is not None:
+                try:
+                    os.fsync(fd)  # the session is over: make it durable (a failure here loses nothing)
+                except OSError:
+                    pass
+                os.close(fd)
 
     def __enter__(self) -> EventLog:
         return self
@@ -104,30 +147,71 @@ class EventLog:
 
 def read_events(path: str | os.PathLike[str], types: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """All events of a log (optionally only some ``type``s). A broken *last* line (a process killed while
-    writing) is skipped with a warning; a broken line elsewhere is a DataFormatError."""
+    writing) is skipped with a warning; a broken line elsewhere, or a file that is not an event log, is a
+    DataFormatError."""
     p = Path(path)
     if not p.is_file():
         raise DataFormatError(f"event log {p} does not exist (write one with `mmcl monitor --log {p}`)")
     wanted = set(types) if types is not None else None
-    lines = p.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = p.read_bytes().splitlines()
+    except OSError as exc:
+        raise DataFormatError(f"cannot read the event log {p}: {exc.strerror}") from None
     out: list[dict[str, Any]] = []
-    for i, line in enumerate(lines):
-        if not line.strip():
+    for i, raw in enumerate(lines):
+        if not raw.strip():
             continue
         try:
-            ev = json.loads(line)
-        except json.JSONDecodeError:
+            ev = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             if i == len(lines) - 1:
                 log.warning("%s: last line is truncated (the monitor was killed while writing); skipped", p)
                 continue
             raise DataFormatError(
                 f"{p}:{i + 1} is not valid JSON; is this an mmcl monitor event log?"
             ) from None
-        if not isinstance(ev, dict) or "type" not in ev:
+        if not isinstance(ev, dict) or not isinstance(ev.get("type"), str):
             raise DataFormatError(f"{p}:{i + 1} is not an mmcl event (no 'type' field)")
+        problem = _schema_problem(ev)
+        if problem:
+            raise DataFormatError(f"{p}:{i + 1}: {ev['type']} event with {problem}; is this an mmcl event log?")
         if wanted is None or ev["type"] in wanted:
             out.append(ev)
     return out
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, float) or (isinstance(x, int) and not isinstance(x, bool) and abs(x) < 2**63)
+
+
+def _schema_problem(ev: dict[str, Any]) -> str | None:
+    """What is wrong with the fields that ``mmcl profile`` reads (None when they are usable)."""
+    if ev["type"] == "window":
+        lat = ev.get("latency_ms")
+        if lat is not None and (
+            not isinstance(lat, dict) or not all(v is None or _is_number(v) for v in lat.values())
+        ):
+            return "a malformed latency_ms (a mapping of stage → milliseconds expected)"
+        for key in ("prediction", "masks"):
+            if ev.get(key) is not None and not isinstance(ev[key], dict):
+                return f"a malformed {key} (a mapping expected)"
+        masks = ev.get("masks") or {}
+        if not all(_is_number(v) for v in masks.values()):
+            return "a malformed masks (step counts expected)"
+    elif ev["type"] == "summary":
+        lat = ev.get("latency_ms")
+        fields = ("count", "p50_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms")
+        if lat is not None and (
+            not isinstance(lat, dict)
+            or not all(
+                isinstance(d, dict) and _is_number(d.get("count")) and all(
+                    d.get(f) is None or _is_number(d.get(f)) for f in fields
+                )
+                for d in lat.values()
+            )
+        ):
+            return "a malformed latency_ms (per-stage percentiles expected)"
+    return None
 
 
 def latency_summary(events: Iterable[dict[str, Any]]) -> dict[str, LatencyStat]:

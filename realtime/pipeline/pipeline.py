@@ -434,7 +434,7 @@ class Pipeline:
             "prediction": p.to_dict() if p is not None else None,
             "masks": {"steps": w.steps, **{m: int(w.masks[m].sum()) for m in w.masks}},
             "samples": w.samples,
-            "words": w.text,
+            **({"words": w.text} if self.cfg.log_transcript else {}),  # what was said: personal data
             "latency_ms": ms,
         }
 
@@ -567,10 +567,12 @@ class Pipeline:
             cs = cam.stats()
             drops["camera frames replaced (slot)"] = cs.dropped
             drops["camera frames skipped (fps cap)"] = cs.skipped
+            drops["camera corrupt frames skipped"] = int(cs.extra.get("corrupt_frames", 0))
         if aud is not None:
             a_s = aud.stats()
             drops["audio overflow events"] = a_s.overflow
             drops["audio dropped s"] = round(float(a_s.extra.get("dropped_s", 0.0)), 3)
+            drops["audio non-finite samples zeroed"] = int(a_s.extra.get("nonfinite_samples", 0))
         if asr_stats is not None:
             drops["ASR dropped s (backlog)"] = round(asr_stats.dropped_s, 3)
         for q in queues:
@@ -582,6 +584,10 @@ class Pipeline:
                 status = "waiting for the first window"
             elif self._last_empty:
                 status = "no face, no speech: nothing to score"
+        log_error = self.event_log.error if self.event_log is not None else None
+        if log_error:  # the monitor goes on without its log: say so on screen
+            drops["event log lines not written"] = self.event_log.lines_lost
+            status = f"{status} · EVENT LOG STOPPED: {log_error}"
         decoder = self.engine.decoder if self.engine is not None else None
         started = self._started_at if self._started_at is not None else now
         return MonitorSnapshot(

@@ -186,7 +186,8 @@ class ResourceMonitor:
     """CPU use (% of one core) and memory of this process, sampled on demand (wall-time based).
 
     ``thread_groups`` maps a thread-name prefix (``face``, ``asr``, …) to a label; per-group CPU comes
-    from psutil's per-thread times when psutil is available.
+    from psutil's per-thread times when psutil is available. ``samples`` keeps the CPU figure of the last
+    hour only (bounded: a monitor runs for hours), so the exit summary's mean is over at most that hour.
     """
 
     def __init__(self, min_interval_s: float = 0.5) -> None:
@@ -196,7 +197,7 @@ class ResourceMonitor:
         self._last_cpu = 0.0
         self._last_threads: dict[int, float] = {}
         self._view = ResourceView(0.0, 0.0, 0.0)
-        self.samples: list[float] = []
+        self.samples: collections.deque[float] = collections.deque(maxlen=7200)  # the last hour at 2 Hz
         try:
             import psutil
 

@@ -7,10 +7,14 @@ stay in step in every replay mode.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -58,6 +62,15 @@ def decode_audio(path: str | os.PathLike[str], sample_rate: int = SAMPLE_RATE) -
     return np.frombuffer(proc.stdout, dtype=np.float32).copy()
 
 
+def _drain(pipe: IO[bytes] | None, tail: collections.deque[bytes]) -> None:
+    """Read ``pipe`` to its end, keeping its last lines in ``tail``."""
+    if pipe is None:
+        return
+    with contextlib.suppress(OSError, ValueError):  # the pipe was closed under us: nothing left to read
+        for line in iter(pipe.readline, b""):
+            tail.append(line)
+
+
 class AudioFileSource(AudioSource):
     """Audio from a file or URL (anything ffmpeg reads) decoded to 16 kHz mono float32 by an ffmpeg
     subprocess owned by the source thread, delivered in ``audio_block_s`` blocks paced by the timeline.
@@ -79,6 +92,8 @@ class AudioFileSource(AudioSource):
         self.timeline = timeline
         self.config = config or ReplayConfig(mode=timeline.mode.value)
         self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr_thread: threading.Thread | None = None
+        self._stderr_tail: collections.deque[bytes] = collections.deque(maxlen=20)
         self.media_t = 0.0
         # registered now, so a clock-stopped replay does not move before this source runs
         self._participant = timeline.participant(name)
@@ -89,7 +104,7 @@ class AudioFileSource(AudioSource):
         super().start()
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [
                 _ffmpeg(),
                 "-nostdin",
@@ -110,6 +125,26 @@ class AudioFileSource(AudioSource):
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,
         )
+        # ffmpeg reports every damaged packet on stderr: drain it (keeping the last lines for messages), or a
+        # corrupt file fills the pipe, blocks ffmpeg and freezes the replay
+        self._stderr_tail = collections.deque(maxlen=20)
+        self._stderr_thread = threading.Thread(
+            target=_drain, args=(proc.stderr, self._stderr_tail), name=f"{self.name}:ffmpeg-stderr", daemon=True
+        )
+        self._stderr_thread.start()
+        return proc
+
+    def _reap(self, proc: subprocess.Popen[bytes]) -> str:
+        """Stop ``proc`` (killed if still running), close its pipes; the tail of its stderr."""
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=5)
+        if self._stderr_thread is not None:
+            self._stderr_thread.join(5.0)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        return b"".join(self._stderr_tail).decode(errors="replace").strip()[-300:]
 
     def _read_block(self, proc: subprocess.Popen[bytes], nbytes: int) -> bytes:
         assert proc.stdout is not None
@@ -148,8 +183,7 @@ class AudioFileSource(AudioSource):
         proc = self._proc = self._spawn()
         first = self._read_block(proc, nbytes)
         if not first:
-            proc.wait(timeout=5)
-            err = proc.stderr.read().decode(errors="replace").strip()[-300:] if proc.stderr else ""
+            err = self._reap(proc)
             raise DeviceError(f"ffmpeg found no audio in {self.path}: {err or 'empty stream'}")
         check_name = f"{self.name}:readers"
         if self.timeline.mode is ReplayMode.CLOCK_STOPPED and self.config.wait_for_readers:
@@ -167,6 +201,7 @@ class AudioFileSource(AudioSource):
                     if not self.config.loop:
                         self._mark_ended(f"end of {Path(self.path).name} at {media_t:.2f} s")
                         break
+                    self._reap(proc)
                     proc = self._proc = self._spawn()
                     data = self._read_block(proc, nbytes)
                     if len(data) < 4:
@@ -184,10 +219,5 @@ class AudioFileSource(AudioSource):
                 data = self._read_block(proc, nbytes)
         finally:
             self.timeline.remove_idle_check(check_name)
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=5)
-            for pipe in (proc.stdout, proc.stderr):
-                if pipe is not None:
-                    pipe.close()
+            self._reap(proc)
             self.ring.close()

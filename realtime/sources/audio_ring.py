@@ -47,15 +47,26 @@ class AudioRing:
         self._readers: list[AudioReader] = []
         self._closed = False
         self.resyncs = 0
+        self.nonfinite_samples = 0  # NaN/inf samples written (stored as 0)
 
     # ---- writer side ---------------------------------------------------------------------------------------
     def write(self, samples: np.ndarray, t_first: float) -> None:
-        """Append ``samples`` whose first sample was captured at clock time ``t_first``."""
+        """Append ``samples`` whose first sample was captured at clock time ``t_first``. Non-finite samples
+        (NaN/inf from a broken driver or file) are replaced by 0 and counted (``nonfinite_samples``): one
+        NaN would otherwise spoil every feature step and whole ASR utterances around it."""
         x = np.asarray(samples, dtype=np.float32).reshape(-1)
         n = len(x)
         if n == 0:
             return
+        bad = ~np.isfinite(x)
+        n_bad = int(np.count_nonzero(bad))
+        if n_bad:
+            x = np.where(bad, np.float32(0.0), x)
         with self._cond:
+            if n_bad:
+                self.nonfinite_samples += n_bad
+                if self.nonfinite_samples == n_bad:
+                    log.warning("%s: %d non-finite audio sample(s) replaced by silence", self.name, n_bad)
             start = self._written
             if not self._anchors:
                 self._anchors.append((start, float(t_first)))

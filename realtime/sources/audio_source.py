@@ -67,6 +67,7 @@ class AudioSource(Source):
             "dropped_s": sum(r.dropped_seconds for r in readers),
             "resyncs": float(self.ring.resyncs),
             "device_overflows": float(self._device_overflows),
+            "nonfinite_samples": float(self.ring.nonfinite_samples),
         }
 
     def stats(self) -> SourceStats:

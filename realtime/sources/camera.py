@@ -11,6 +11,9 @@ One daemon thread owns the ``cv2.VideoCapture``. The newest :class:`Frame` sits 
   clock-stopped or fast) and stamped ``t0 + frame_index / fps``; at the end the status becomes ``ended``
   (or the file restarts when ``loop`` is set).
 * ``max_fps`` caps the delivered rate; frames over the cap are read and discarded (``skipped``).
+* Devices and URLs: a frame that fails to decode (a garbled JPEG in an MJPEG stream) is skipped and
+  counted (``corrupt_frames``); only ``LOST_AFTER_BAD_READS`` failed reads in a row, or no frame for
+  ``read_timeout_s``, count as the device being gone.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from realtime.sources.replay import ReplayConfig, ReplayMode, ReplayTimeline, is
 from realtime.types import Frame
 
 log = logging.getLogger(__name__)
+
+LOST_AFTER_BAD_READS = 5  # consecutive failed reads (or read_timeout_s without a frame) = device/stream lost
 
 
 @dataclass
@@ -89,6 +94,7 @@ class CameraSource(Source):
         self._last_returned = -1
         self._has_reader = False
         self._seq = 0
+        self._corrupt = 0  # devices/URLs: frames that failed to decode and were skipped
         self.fps = 0.0
         self.frame_size: tuple[int, int] | None = None
         # files: registered now, so a clock-stopped replay does not move before this source runs
@@ -151,7 +157,7 @@ class CameraSource(Source):
             return self._has_reader and self._latest_taken
 
     def _extra_stats(self) -> dict[str, float]:
-        return {"source_fps": self.fps}
+        return {"source_fps": self.fps, "corrupt_frames": float(self._corrupt)}
 
     # ---- device thread -------------------------------------------------------------------------------------
     def _deliver(self, image: Any, t: float) -> None:
@@ -237,6 +243,8 @@ class CameraSource(Source):
         min_interval = 1.0 / cfg.max_fps if cfg.max_fps else 0.0
         last_t: float | None = None
         self._mark_ready()
+        last_good = self.clock.now()
+        bad = 0  # failed reads since the last good frame
         try:
             while not self._stop_event.is_set():
                 ok, image = cap.read()
@@ -244,11 +252,24 @@ class CameraSource(Source):
                 if self._stop_event.is_set():
                     break
                 if not ok or image is None:
+                    bad += 1
+                    # a corrupt frame (a garbled JPEG part) fails one read and the next one works; a gone
+                    # device fails every read, a silent stream fails after the read timeout
+                    if bad < LOST_AFTER_BAD_READS and t - last_good < cfg.read_timeout_s:
+                        continue
                     cap.release()
                     cap = self._reconnect()
                     if cap is None:
                         break
+                    bad, last_good = 0, self.clock.now()
                     continue
+                if bad:
+                    with self._lock:
+                        self._corrupt += bad
+                    if self._corrupt == bad or self._corrupt % 100 < bad:
+                        log.warning("%s: skipped %d corrupt frame(s) (%d so far)", self._describe(), bad,
+                                    self._corrupt)  # fmt: skip
+                bad, last_good = 0, t
                 if min_interval and last_t is not None and t - last_t < min_interval * 0.95:
                     with self._lock:
                         self._skipped += 1
@@ -333,4 +354,5 @@ class CameraSource(Source):
                 self._deliver(image, t)
         finally:
             timeline.remove_idle_check(check_name)
-            cap.release()
+            if cap is not None:  # None when a looping file could not be reopened
+                cap.release()

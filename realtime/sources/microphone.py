@@ -13,7 +13,8 @@ sample's time from the sample count, re-anchoring only on disagreements larger t
 
 Overflows are never silent: ring overflow (a reader too slow) is counted per reader; PortAudio's input
 overflow flag is counted as ``device_overflows``; a device that stops calling back for ``stall_timeout_s``
-is reopened with backoff (status ``reconnecting``).
+is reopened with backoff (status ``reconnecting`` from the moment the stall is noticed until audio flows
+again: a suspended PulseAudio source reopens fine but stays silent).
 """
 
 from __future__ import annotations
@@ -206,6 +207,7 @@ class MicrophoneSource(AudioSource):
         self._callbacks = 0  # since the stream was (re)opened
         self._callback_errors = 0
         self._wake = threading.Event()
+        self._await_audio: int | None = None  # after a reconnect: delivered count to exceed before "running"
 
     # ---- PortAudio callback (PortAudio's thread) -----------------------------------------------------------
     def _callback(
@@ -296,6 +298,7 @@ class MicrophoneSource(AudioSource):
 
     def _run(self) -> None:
         self._wake.clear()
+        self._await_audio = None
         pa: Any = _pyaudio(self.config.quiet_alsa)
         stream = None
         try:
@@ -305,6 +308,9 @@ class MicrophoneSource(AudioSource):
                 self._wake.wait(0.1)
                 if self._stop_event.is_set():
                     break
+                if self._await_audio is not None and self._delivered > self._await_audio:
+                    self._await_audio = None
+                    self._mark_ready()
                 silent_for = self.clock.now() - self._last_callback
                 # PortAudio-over-PulseAudio can take seconds to deliver the first block: more grace then
                 limit = (
@@ -319,6 +325,10 @@ class MicrophoneSource(AudioSource):
                         f"audio input {self.device.name if self.device else ''} stopped "
                         f"delivering for {silent_for:.1f} s (reconnect is off)"
                     )
+                # say so before closing: closing a stalled stream can block until the device wakes up
+                self._set_status(
+                    SourceStatus.RECONNECTING, f"audio input stalled: no audio for {silent_for:.1f} s; reopening"
+                )
                 _close(stream)
                 stream = None
                 pa.terminate()
@@ -354,7 +364,9 @@ class MicrophoneSource(AudioSource):
                 continue
             with self._lock:
                 self._reconnects += 1
-            self._mark_ready()
+            # open is not enough (a suspended source opens and stays silent): running once audio flows
+            self._set_status(SourceStatus.RECONNECTING, f"audio input reopened (attempt {attempt}); waiting for audio")
+            self._await_audio = self._delivered
             return pa, stream
         return None, None
 
@@ -366,7 +378,8 @@ class MicrophoneSource(AudioSource):
 
 
 def _close(stream: Any) -> None:
+    """Abort (not stop: stopping waits for the device, which blocks while it is stalled), then close."""
     with contextlib.suppress(Exception):
-        stream.stop_stream()
+        stream.abort_stream()
     with contextlib.suppress(Exception):
         stream.close()
