@@ -1,1 +1,17 @@
-"""Quantisation, confidence calibration and per-user baselines. Wraps ``model``; reads recorded windows."""
+"""Quantisation, confidence calibration and per-user baselines. Wraps ``model``; reads recorded windows.
+
+==================  ========================================================================================
+``shards``          calibration shards on disk (``.npz`` + manifest; never pickles): writer, checked reader
+``recorder``        ``ShardRecorder`` (the monitor's ``--record-calib`` hook) and ``mmcl extract`` windows
+``quantize``        ONNX Runtime static INT8 (QDQ) from recorded windows; ModelOpt + TensorRT INT8/FP8 (GPU)
+``qeval``           FP32 vs INT8 metrics on a held-out split and their interleaved speed ratio
+``confidence``      temperature scaling, ECE / Brier, reliability bins, split-conformal intervals
+``confidence_run``  ``mmcl calibrate confidence``: fit on valid, report on test, plot, store in the checkpoint
+``plots``           reliability diagram and interval-coverage PNGs (matplotlib, Agg)
+``baseline``        per-user baseline statistics, YAML file, the shift applied to live features
+``live``            installs the baseline transform and the window recorder on the monitor's engine
+``config``          ``CalibrationConfig`` (``AppConfig.calibration``)
+==================  ========================================================================================
+
+Nothing here opens a device: ``mmcl calibrate baseline`` records through ``realtime`` (sources, workers).
+"""

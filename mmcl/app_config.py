@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from calibration.config import CalibrationConfig
 from model.config import DataConfig, ModelConfig, TrainConfig
 from model.configlib import apply_overrides, deep_merge, from_dict, read_yaml, to_dict
 from realtime.asr.config import AsrConfig
@@ -26,6 +27,7 @@ class AppConfig:
     sources: SourcesConfig = field(default_factory=SourcesConfig)
     asr: AsrConfig = field(default_factory=AsrConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)

@@ -12,6 +12,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mmcl.commands.monitor_cmd",
     "mmcl.commands.export_cmd",
     "mmcl.commands.bench_cmd",
+    "mmcl.commands.calibrate_cmd",
 )
 
 

@@ -35,6 +35,10 @@ def extract(
     allow_missing_streams: Annotated[
         bool, typer.Option("--allow-missing-streams", help="Keep files without video/audio, modality masked.")
     ] = False,
+    record_calib: Annotated[
+        Path | None,
+        typer.Option("--record-calib", help="Also save the train+valid windows as quantisation calibration shards."),
+    ] = None,
     config: Annotated[
         list[Path] | None, typer.Option("--config", help="App config YAML (features: section); repeatable.")
     ] = None,
@@ -102,6 +106,11 @@ def extract(
         console.print(f"[red]failed[/] {path}: {reason}", highlight=False)
     if report.samples == 0:
         raise DataFormatError("no sample was extracted; see the failures above")
+    if record_calib is not None:
+        from calibration.recorder import record_dataset_windows
+
+        n = record_dataset_windows(out, record_calib)
+        console.print(f"calibration windows: {n} (train + valid; test kept out) → {record_calib}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--auto", help="Live devices when camera and microphone exist, else the demo.")
         ] = False,
         backend: Annotated[
-            str | None, typer.Option("--backend", help="auto|eager|compile|onnx|tensorrt")
+            str | None, typer.Option("--backend", help="auto|eager|compile|onnx|onnx-int8|tensorrt")
         ] = None,
         checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="Model checkpoint.")] = None,
         log_file: Annotated[
@@ -90,6 +90,12 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--replay", help="File sources: realtime | clock-stopped | fast.")
         ] = None,
         demo_dir: Annotated[Path | None, typer.Option("--demo-dir", help="Demo files cache folder.")] = None,
+        record_calib: Annotated[
+            Path | None, typer.Option("--record-calib", help="Save scored windows for `mmcl calibrate quantize`.")
+        ] = None,
+        baseline: Annotated[
+            Path | None, typer.Option("--baseline", help="Per-user baseline from `mmcl calibrate baseline`.")
+        ] = None,
         config: Annotated[list[Path] | None, typer.Option("--config", help="YAML config file(s).")] = None,
         overrides: Annotated[
             list[str] | None, typer.Argument(help="key=value overrides, e.g. monitor.hop_s=0.25")
@@ -118,6 +124,8 @@ def register(app: typer.Typer) -> None:
             "monitor.demo_dir": str(demo_dir) if demo_dir else None, "sources.replay.mode": replay,
             "sources.camera.source": camera if camera not in (None, "none") else None,
             "sources.microphone.device": mic if mic not in (None, "none") else None,
+            "calibration.record_calib": str(record_calib) if record_calib else None,
+            "calibration.baseline": str(baseline) if baseline else None,
         }  # fmt: skip
         cfg = build_config(config, options, overrides)
         mode, banner = _choose_session(cfg, camera, mic, demo, auto)
@@ -130,6 +138,11 @@ def register(app: typer.Typer) -> None:
         stderr.print("loading models (face landmarker, speech recogniser, text embedder, sentiment model) …")
         pipeline = build_pipeline(cfg, mode=mode, banner=banner, checkpoint=checkpoint,
                                   camera=use_camera, audio=use_audio)  # fmt: skip
+        from calibration.live import attach_live_calibration
+
+        live_calib = attach_live_calibration(pipeline.engine, cfg.calibration)  # baseline / --record-calib
+        if live_calib is not None:
+            pipeline.session_info.update(live_calib.session_info(cfg.calibration))
 
         stop = threading.Event()
 
@@ -157,6 +170,7 @@ def register(app: typer.Typer) -> None:
         finally:
             root.setLevel(old_level)
             ok = pipeline.stop()
+            calib_stats = live_calib.close() if live_calib is not None else None
             for s, h in old.items():
                 signal.signal(s, h)
             if not ok:
@@ -168,6 +182,11 @@ def register(app: typer.Typer) -> None:
                     highlight=False,
                 )
         _print_summary(pipeline, cfg.monitor.log)
+        if calib_stats is not None:
+            stdout.print(
+                f"calibration windows: {calib_stats.written} written this session, {calib_stats.total} in "
+                f"{calib_stats.directory} (dropped {calib_stats.dropped})", highlight=False,
+            )  # fmt: skip
         if stop.is_set():
             stderr.print("stopped by signal; devices released, log flushed")
 

@@ -120,6 +120,8 @@ def sentiment_panel(snap: MonitorSnapshot) -> RenderableType:
         return Panel(body, title="sentiment", border_style="dim")
     line = Text()
     line.append(f"{p.score:+.2f} ", style=f"bold {_colour(p.score, lo, hi)}")
+    if p.interval is not None:  # calibrated regression interval (calibration/confidence_run.py)
+        line.append(f"± {p.interval:.2f} ({p.interval_level or 0:.0%}) ", style="dim")
     line.append(f"{sentiment_word(snap)}  ")
     line.append(f"trend {p.trend:+.2f} {trend_arrow(snap.trend_history)}")
     hist = [v for _, v in snap.history]
@@ -127,7 +129,8 @@ def sentiment_panel(snap: MonitorSnapshot) -> RenderableType:
         line,
         gauge(p.score, lo, hi),
         Text("history ") + Text(sparkline(hist, lo, hi), style="cyan"),
-        *([Text("  ".join(f"{k} {v:.0%}" for k, v in p.probs.items()), style="dim")] if p.probs else []),
+        *([Text("  ".join(f"{k} {v:.0%}" for k, v in p.probs.items()) + ("  (calibrated)" if p.calibrated else ""),
+                style="dim")] if p.probs else []),
         Text(
             f"windows {snap.windows} · empty {snap.empty_windows} · skipped {snap.windows_skipped}",
             style="dim",
@@ -264,6 +267,8 @@ def headless_line(snap: MonitorSnapshot) -> str:
     """One line summarising a snapshot (``mmcl monitor --headless``)."""
     p = snap.prediction
     sent = f"sentiment {p.score:+.2f} ({sentiment_word(snap)}) trend {p.trend:+.2f}" if p else "sentiment –"
+    if p is not None and p.interval is not None:
+        sent = sent.replace(f"{p.score:+.2f} ", f"{p.score:+.2f} ± {p.interval:.2f} ({p.interval_level or 0:.0%}) ", 1)
     mods = " ".join(
         f"{MODALITY_LABELS.get(m.name, m.name)} {'yes' if m.live else 'no'}" for m in snap.modalities
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from model.errors import ConfigError
 
-BACKEND_CHOICES = ("auto", "eager", "compile", "onnx", "tensorrt")
+BACKEND_CHOICES = ("auto", "eager", "compile", "onnx", "onnx-int8", "tensorrt")
 
 
 @dataclass
@@ -19,7 +19,7 @@ class MonitorConfig:
     """Settings of the window assembler, inference, dashboard and event log of ``mmcl monitor``."""
 
     hop_s: float = 0.5  # a window (the last features.window_s seconds) is built and scored every hop
-    backend: str = "auto"  # auto | eager | compile | onnx | tensorrt (model.backends registry)
+    backend: str = "auto"  # auto | eager | compile | onnx | onnx-int8 | tensorrt (model.backends registry)
     checkpoint: str = ""  # "" = the shipped default (model.pretrained.default_checkpoint_path)
     contributions: bool = True  # per-modality evidence: masked-modality deltas (one batch of 4 per window)
     torch_threads: int = 1  # intra-op threads for inference (1 keeps the other workers' latency steady)

@@ -12,6 +12,12 @@ Decoding (``TaskInfo``):
 * classification, several label groups (e.g. IEMOCAP's 4 emotions × present/absent) — ``probs`` holds
   each group's probability of its last class ("present"); ``label`` and ``score`` are the top group's.
 
+Calibration (``calibration/``, all optional): a regression checkpoint with a fitted interval
+(``extra["calibration"]["interval"]``, split conformal) gives every prediction ``interval`` = its
+half-width q at ``interval_level`` (shown as ``ŷ ± q (90%)``); ``window_transform`` (a per-user baseline)
+maps each window's features before the model sees them, and ``window_recorder`` receives the features and
+masks exactly as the model receives them (``mmcl monitor --record-calib``).
+
 Smoothed trend: an exponential moving average of ``score`` with time constant ``ema_tau_s`` (α = 1 −
 exp(−Δt/τ) per window); windows without any modality present do not move it.
 
@@ -29,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,9 +65,12 @@ class Prediction:
     label: str | None = None
     contributions: dict[str, float | None] = field(default_factory=dict)
     raw: tuple[float, ...] = ()
+    interval: float | None = None  # regression: half-width of the calibrated interval around ``value``
+    interval_level: float | None = None  # its nominal coverage (e.g. 0.9)
+    calibrated: bool = False  # classification: probabilities from a fitted temperature
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "score": self.score,
             "trend": self.trend,
             "value": self.value,
@@ -68,6 +78,15 @@ class Prediction:
             "label": self.label,
             "contributions": self.contributions,
         }
+        if self.interval is not None:
+            out["interval"] = {"half_width": self.interval, "level": self.interval_level}
+        if self.calibrated:
+            out["calibrated"] = True
+        return out
+
+
+WindowTransform = Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], dict[str, np.ndarray]]
+WindowRecorder = Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], None]
 
 
 def create_monitor_backend(name: str, loaded: LoadedCheckpoint) -> InferenceBackend:
@@ -85,6 +104,18 @@ def checkpoint_temperature(extra: dict) -> float:
         if isinstance(cand, (int, float)) and math.isfinite(cand) and cand > 0:
             return float(cand)
     return 1.0
+
+
+def checkpoint_interval(extra: dict) -> tuple[float, float] | None:
+    """(half-width, level) of a fitted regression interval in ``checkpoint.extra["calibration"]["interval"]``."""
+    rec = (extra.get("calibration") or {}).get("interval") if isinstance(extra.get("calibration"), dict) else None
+    if not isinstance(rec, dict):
+        return None
+    q, level = rec.get("half_width"), rec.get("level")
+    ok = isinstance(q, (int, float)) and isinstance(level, (int, float))
+    if not ok or not (math.isfinite(q) and q >= 0 and 0 < level < 1):
+        return None
+    return float(q), float(level)
 
 
 class SentimentDecoder:
@@ -163,9 +194,15 @@ class InferenceEngine:
         contributions: bool = True,
         ema_tau_s: float = 3.0,
         temperature: float = 1.0,
+        interval: tuple[float, float] | None = None,
+        window_transform: WindowTransform | None = None,
+        window_recorder: WindowRecorder | None = None,
     ) -> None:
         self.backend = backend
         self.decoder = SentimentDecoder(task, temperature)
+        self.interval = interval if task.task == "regression" else None
+        self.window_transform = window_transform
+        self.window_recorder = window_recorder
         self.contributions = contributions
         self.ema_tau_s = ema_tau_s
         self._trend: float | None = None
@@ -175,9 +212,15 @@ class InferenceEngine:
     def reset(self) -> None:
         self._trend = self._trend_t = None
 
+    def model_features(self, window: Window) -> dict[str, np.ndarray]:
+        """The window's features as the model sees them (after ``window_transform``, if any)."""
+        if self.window_transform is None:
+            return window.features
+        return self.window_transform(window.features, window.masks)
+
     def masked_inputs(self, window: Window) -> ModelInputs:
         """Batch of 3: the window with vision, then audio, then text masked out (mask False, values 0)."""
-        single = ModelInputs.single(window.features, window.masks)
+        single = ModelInputs.single(self.model_features(window), window.masks)
         n = len(MODALITIES)
         arrays = {m: np.repeat(getattr(single, m), n, axis=0) for m in MODALITIES}
         masks = {m: np.repeat(getattr(single, f"{m}_mask"), n, axis=0) for m in MODALITIES}
@@ -195,12 +238,17 @@ class InferenceEngine:
 
     def predict(self, window: Window) -> Prediction:
         """Score the window (batch 1) and move the trend; contributions are left empty."""
-        raw = self._run(ModelInputs.single(window.features, window.masks))
+        features = self.model_features(window)
+        if self.window_recorder is not None:
+            self.window_recorder(features, window.masks)
+        raw = self._run(ModelInputs.single(features, window.masks))
         score, value, probs, label = self.decoder.decode(raw[0])
         trend = self._smooth(score, window.t_end)
+        half, level = self.interval if self.interval is not None else (None, None)
         return Prediction(
             window=window.index, t_end=window.t_end, score=score, trend=trend, value=value, probs=probs,
-            label=label, contributions={}, raw=tuple(float(x) for x in raw[0]),
+            label=label, contributions={}, raw=tuple(float(x) for x in raw[0]), interval=half,
+            interval_level=level, calibrated=self.decoder.classification and self.decoder.temperature != 1.0,
         )  # fmt: skip
 
     def attribute(self, window: Window, prediction: Prediction) -> Prediction:

@@ -16,7 +16,12 @@ from typing import Any
 from model.errors import CheckpointError, DeviceError
 from realtime.clock import Clock
 from realtime.pipeline.eventlog import EventLog
-from realtime.pipeline.inference import InferenceEngine, checkpoint_temperature, create_monitor_backend
+from realtime.pipeline.inference import (
+    InferenceEngine,
+    checkpoint_interval,
+    checkpoint_temperature,
+    create_monitor_backend,
+)
 from realtime.pipeline.pipeline import Pipeline
 from realtime.sources.factory import SourcesConfig, audio_spec_is_file, build_sources
 
@@ -99,7 +104,7 @@ def load_engine(app: Any, checkpoint: str | Path | None = None) -> tuple[Inferen
     backend = create_monitor_backend(mon.backend, loaded)
     engine = InferenceEngine(
         backend, loaded.task, contributions=mon.contributions, ema_tau_s=mon.ema_tau_s,
-        temperature=checkpoint_temperature(loaded.extra),
+        temperature=checkpoint_temperature(loaded.extra), interval=checkpoint_interval(loaded.extra),
     )  # fmt: skip
     return engine, path
 

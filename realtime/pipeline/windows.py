@@ -16,6 +16,7 @@ known only after the ASR commits it) are simply masked in this window and presen
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +28,9 @@ from realtime.features.text import TEXT_DIM, TextSample
 from realtime.features.vision import VISION_DIM, VisionSample
 
 AUDIO_STEP_HALF_S = 0.05  # an audio step's last sample is captured half a step after its centre
+# A tap sees every batch of samples as it reaches the assembler: (modality, samples). Used to record a user's
+# baseline (``mmcl calibrate baseline``); called on the window-loop thread, so it must be quick.
+SampleTap = Callable[[str, list], None]
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class WindowAssembler:
         self._spans: dict[str, list[tuple[float, float]]] = {m: [] for m in MODALITIES}  # (t, end) per sample
         self._words: list[WindowWord] = []
         self._count = 0
+        self.taps: list[SampleTap] = []
 
     def reset(self) -> None:
         for m, buf in list(self.buffers.items()):
@@ -100,19 +105,27 @@ class WindowAssembler:
             self._spans[m] = []
         self._words.clear()
 
+    def _tap(self, modality: str, samples: list) -> None:
+        if samples:
+            for tap in self.taps:
+                tap(modality, samples)
+
     def add_vision(self, samples: list[VisionSample]) -> None:
+        self._tap("vision", samples)
         buf = self.buffers["vision"]
         for s in samples:
             buf.add(s.t, s.values, s.valid)
             self._spans["vision"].append((s.t, s.t))
 
     def add_audio(self, steps: list[AudioStep]) -> None:
+        self._tap("audio", steps)
         buf = self.buffers["audio"]
         for s in steps:
             buf.add(s.t, s.values, s.valid)
             self._spans["audio"].append((s.t, s.t))
 
     def add_text(self, samples: list[TextSample]) -> None:
+        self._tap("text", samples)
         buf = self.buffers["text"]
         for s in samples:
             buf.add(s.start, s.values, True, end=s.end)

@@ -1,0 +1,504 @@
+"""``mmcl calibrate quantize | confidence | baseline`` (see ``calibration/`` for the methods)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mmcl.commands.common import build_config, stderr, stdout
+from model.errors import ConfigError
+
+calibrate_app = typer.Typer(
+    help="Quantisation from recorded windows, confidence calibration, per-user baselines.", no_args_is_help=True
+)
+
+# What issue 7 asks of INT8 on the CPU (reported as met / missed; never a failure).
+TARGET_SPEEDUP_B64 = 1.5
+TARGET_ACC2_DROP = 0.01
+TARGET_MAE_RISE = 0.02
+
+ConfigOpt = Annotated[list[Path] | None, typer.Option("--config", help="YAML config file(s).")]
+OverridesArg = Annotated[
+    list[str] | None, typer.Argument(help="key=value overrides, e.g. calibration.quant_windows=128")
+]
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=stderr,
+        transient=False,
+    )
+
+
+def _batches(spec: str) -> list[int]:
+    try:
+        out = [int(x) for x in spec.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--batch needs comma-separated batch sizes such as 64,1, got {spec!r}") from None
+    if not out or min(out) < 1:
+        raise ConfigError(f"--batch needs positive batch sizes, got {spec!r}")
+    return out
+
+
+def _record_in_checkpoint(path: Path, key: str, value: dict[str, Any]) -> None:
+    from model.checkpoint import read_checkpoint, update_checkpoint_extra
+
+    extra = read_checkpoint(path).get("extra") or {}
+    current = extra.get("quantization") if isinstance(extra.get("quantization"), dict) else {}
+    update_checkpoint_extra(path, "quantization", {**current, key: value})
+
+
+# ---- quantize -------------------------------------------------------------------------------------------
+@calibrate_app.command("quantize")
+def quantize(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Model checkpoint (best.pt).")],
+    calib: Annotated[Path, typer.Option("--calib", help="Folder of recorded windows (--record-calib).")],
+    out: Annotated[Path, typer.Option("--out", help="Output: INT8 .onnx, or TensorRT engine file.")],
+    target: Annotated[str, typer.Option("--target", help="onnx-int8 | tensorrt-int8 | tensorrt-fp8")] = "onnx-int8",
+    eval_data: Annotated[
+        Path | None, typer.Option("--eval-data", help="Dataset for the FP32 vs INT8 metrics (held-out split).")
+    ] = None,
+    split: Annotated[str, typer.Option("--split", help="Held-out split of --eval-data.")] = "test",
+    windows: Annotated[int | None, typer.Option("--windows", help="Calibration windows used.")] = None,
+    attention: Annotated[
+        bool, typer.Option("--attention/--no-attention", help="Also quantise attention/CSD products.")
+    ] = False,
+    per_channel: Annotated[bool, typer.Option("--per-channel", help="Per-channel weight scales.")] = False,
+    method: Annotated[str, typer.Option("--method", help="minmax | percentile | entropy")] = "minmax",
+    batch: Annotated[str, typer.Option("--batch", help="Batch sizes timed, FP32 vs INT8.")] = "64,1",
+    budget: Annotated[float, typer.Option("--budget", help="Timing seconds per backend and batch.")] = 3.0,
+    threads: Annotated[int, typer.Option("--threads", help="ONNX Runtime threads (0 = torch's).")] = 0,
+    record: Annotated[
+        bool, typer.Option("--record/--no-record", help="Note the INT8 file in the checkpoint (backend onnx-int8).")
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+    config: ConfigOpt = None,
+    overrides: OverridesArg = None,
+) -> None:
+    """Post-training quantisation calibrated on recorded live windows; FP32 vs INT8 metrics and speed.
+
+    onnx-int8 runs here (ONNX Runtime static QDQ, CPU); tensorrt-int8/fp8 need NVIDIA ModelOpt, TensorRT
+    and a CUDA GPU. Writes OUT, OUT.report.json, and (--record) the file's path into the checkpoint so
+    that `mmcl monitor --backend onnx-int8` finds it.
+    """
+    from calibration.quantize import (
+        TARGETS,
+        QuantizeSettings,
+        quantize_onnx_int8,
+        quantize_tensorrt,
+        require_modelopt_tensorrt,
+    )
+    from calibration.shards import read_calibration
+    from model.checkpoint import load_checkpoint
+
+    if target not in TARGETS:
+        raise ConfigError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
+    cfg = build_config(config, {"calibration.quant_windows": windows}, overrides).calibration
+    settings = QuantizeSettings(attention=attention, per_channel=per_channel, method=method, batch=cfg.quant_batch)
+    batches = _batches(batch)
+    if target != "onnx-int8":
+        require_modelopt_tensorrt(target)
+    loaded = load_checkpoint(checkpoint)
+    calib_set = read_calibration(calib, loaded.feature_set, cfg.quant_windows)
+    stderr.print(
+        f"calibration: {calib_set.inputs.batch} of {calib_set.total} windows from {calib_set.shards} shard(s) "
+        f"in {calib} ({', '.join(f'{k} {v}' for k, v in calib_set.sources.items())}), L={calib_set.inputs.steps}",
+        highlight=False,
+    )
+    data = None
+    if eval_data is not None:
+        from calibration.confidence_run import load_matching_data
+
+        data = load_matching_data(loaded, eval_data)
+        if split not in data.splits:
+            raise ConfigError(f"--split must be one of {', '.join(data.splits)}, got {split!r}")
+    report: dict[str, Any] = {"checkpoint": str(checkpoint), "calib": str(calib), "target": target}
+    with _progress() as progress:
+        steps = progress.add_task("quantize", total=None, info="")
+        cal = progress.add_task("calibration batches", total=None, info="")
+
+        def on_step(msg: str) -> None:
+            progress.update(steps, info=msg)
+
+        def on_batch(done: int, total: int) -> None:
+            progress.update(cal, completed=done, total=total)
+
+        if target == "onnx-int8":
+            from model.backends.onnx_backend import make_session
+
+            result = quantize_onnx_int8(loaded, calib_set, out, settings=settings, on_step=on_step, on_batch=on_batch)
+            assert result.fp32_onnx is not None
+            s_fp32, s_int8 = make_session(result.fp32_onnx, threads), make_session(out, threads)
+
+            def fp32_run(x: Any) -> Any:
+                return s_fp32.run(None, x.feeds())[0]
+
+            def int8_run(x: Any) -> Any:
+                return s_int8.run(None, x.feeds())[0]
+
+            labels = ("FP32 ONNX", "INT8 ONNX")
+            n_threads = s_int8.get_session_options().intra_op_num_threads
+        else:
+            from model.backends import create_backend
+
+            result, trt = quantize_tensorrt(loaded, calib_set, out, target, batch=settings.batch, on_step=on_step)
+            eager = create_backend("eager", loaded, device="cuda:0")
+            fp32_run, int8_run = eager.run, trt.run
+            labels = ("FP32 eager CUDA", f"TensorRT {target.split('-')[1].upper()}")
+            n_threads = 0
+        report["quantization"] = result.to_dict()
+        progress.update(steps, info="done")
+        if data is not None:
+            from calibration.qeval import accuracy_delta
+
+            on_step(f"scoring {split} ({len(data.splits[split])} samples) with both models")
+            acc = accuracy_delta(fp32_run, int8_run, data.splits[split], loaded.task, split)
+            report["accuracy"] = acc.to_dict()
+        from calibration.qeval import speed_ratio
+
+        timing = progress.add_task("timing (interleaved)", total=len(batches), info="")
+        speed = speed_ratio(
+            fp32_run,
+            int8_run,
+            loaded.model,
+            batches=batches,
+            steps=calib_set.inputs.steps,
+            threads=n_threads,
+            budget_s=budget,
+            on_batch=lambda _b: progress.advance(timing),
+        )
+        report["speed"] = speed.to_dict()
+        del fp32_run, int8_run
+    targets = _targets(report)
+    report["targets"] = targets
+    report_path = out.with_name(out.name + ".report.json")
+    report_path.write_text(json.dumps(report, indent=1) + "\n")
+    if record:
+        _record_in_checkpoint(
+            checkpoint,
+            target,
+            {
+                "path": str(out.resolve()),
+                "report": str(report_path.resolve()),
+                "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "calib_windows": result.calib_windows,
+                "parity_max_abs_err": result.parity.max_abs_err,
+            },
+        )
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    _print_quant_report(report, result, labels, speed, out, report_path, record)
+
+
+def _targets(report: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    rows = {r["batch"]: r for r in report.get("speed", {}).get("rows", [])}
+    if 64 in rows:
+        out["speedup_b64"] = {
+            "value": rows[64]["speedup"],
+            "target": TARGET_SPEEDUP_B64,
+            "met": rows[64]["speedup"] >= TARGET_SPEEDUP_B64,
+        }
+    delta = (report.get("accuracy") or {}).get("delta") or {}
+    for key in ("acc2_has0", "acc2_non0", "acc"):
+        if key in delta:
+            out[f"{key}_drop"] = {
+                "value": -delta[key],
+                "target": TARGET_ACC2_DROP,
+                "met": -delta[key] <= TARGET_ACC2_DROP,
+            }
+    if "mae" in delta:
+        out["mae_rise"] = {"value": delta["mae"], "target": TARGET_MAE_RISE, "met": delta["mae"] <= TARGET_MAE_RISE}
+    return out
+
+
+def _print_quant_report(
+    report: dict[str, Any], result: Any, labels: tuple[str, str], speed: Any, out: Path, report_path: Path, record: bool
+) -> None:
+    stdout.print(f"wrote {out} ({result.target})", highlight=False)
+    for note in result.notes:
+        stdout.print(f"  {note}", highlight=False)
+    stdout.print(f"  parity: {result.parity.summary()}", highlight=False)
+    stdout.print(
+        f"  on {min(64, result.calib_windows)} calibration windows: max |INT8 − FP32 eager| = "
+        f"{result.calib_max_abs_err:.4g}",
+        highlight=False,
+    )
+    acc = report.get("accuracy")
+    if acc:
+        table = Table(title=f"held-out {acc['split']} ({acc['samples']} samples): {labels[0]} vs {labels[1]}")
+        for c in ("metric", labels[0], labels[1], "Δ"):
+            table.add_column(c, justify="left" if c == "metric" else "right")
+        for k, v in acc["fp32"].items():
+            if k in acc["int8"]:
+                table.add_row(k, f"{v:.4f}", f"{acc['int8'][k]:.4f}", f"{acc['int8'][k] - v:+.4f}")
+        stdout.print(table)
+        stdout.print(f"  max |output difference| over the split: {acc['max_abs_output_diff']:.4g}", highlight=False)
+    table = Table(title=f"latency, interleaved in one run (L={speed.steps}, {speed.threads or '–'} thread(s))")
+    for c in ("batch", f"{labels[0]} p50 ms", f"{labels[1]} p50 ms", "speed-up", "runs"):
+        table.add_column(c, justify="right")
+    for r in speed.rows:
+        table.add_row(
+            str(r.batch), f"{r.fp32_p50_ms:.2f}", f"{r.int8_p50_ms:.2f}", f"{r.ratio:.2f}×", str(r.iterations)
+        )
+    stdout.print(table)
+    stdout.print(
+        f"  load average (1/5/15 min) before {speed.load_before[0]:.1f}/{speed.load_before[1]:.1f}/"
+        f"{speed.load_before[2]:.1f}, after {speed.load_after[0]:.1f}/{speed.load_after[1]:.1f}/"
+        f"{speed.load_after[2]:.1f}: only the ratio is meaningful",
+        highlight=False,
+    )
+    for name, t in report["targets"].items():
+        mark = "[green]met[/]" if t["met"] else "[yellow]missed[/]"
+        stdout.print(f"  target {name}: {t['value']:+.4f} (target {t['target']}) {mark}")
+    stdout.print(
+        f"report: {report_path}" + (" · recorded in the checkpoint (--backend onnx-int8)" if record else ""),
+        highlight=False,
+    )
+
+
+# ---- confidence -----------------------------------------------------------------------------------------
+@calibrate_app.command("confidence")
+def confidence(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="Model checkpoint (best.pt).")],
+    data: Annotated[Path, typer.Option("--data", help="Dataset with valid (fit) and test (report) splits.")],
+    plot: Annotated[Path | None, typer.Option("--plot", help="PNG (default: next to the checkpoint).")] = None,
+    store: Annotated[bool, typer.Option("--store/--no-store", help="Write the result into the checkpoint.")] = True,
+    level: Annotated[float | None, typer.Option("--level", help="Regression interval coverage (0.9).")] = None,
+    bins: Annotated[int | None, typer.Option("--bins", help="ECE / reliability bins (15).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")] = False,
+    config: ConfigOpt = None,
+    overrides: OverridesArg = None,
+) -> None:
+    """Temperature scaling (classification) or a split-conformal interval (regression), fitted on the
+    validation split, reported on test (ECE/Brier before and after), plotted, stored in the checkpoint;
+    the monitor then shows calibrated probabilities or `value ± q (90%)`."""
+    from calibration.confidence_run import calibrate_confidence
+
+    cfg = build_config(config, {"calibration.interval_level": level, "calibration.ece_bins": bins}, overrides)
+    plot_path = plot or checkpoint.with_name(checkpoint.stem + "_calibration.png")
+    with stderr.status("calibrating") as status:
+        rep = calibrate_confidence(
+            checkpoint, data, plot_path, cfg.calibration, store=store, on_step=lambda m: status.update(m)
+        )
+    payload = {
+        "task": rep.task,
+        "temperature": rep.temperature,
+        "before": rep.before,
+        "after": rep.after,
+        "interval": rep.interval,
+        "plot": str(rep.plot),
+        "n_valid": rep.n_valid,
+        "n_test": rep.n_test,
+        "stored": store,
+    }
+    if as_json:
+        typer.echo(json.dumps(payload))
+        return
+    if rep.task == "classification":
+        table = Table(
+            title=f"test split ({rep.n_test} samples): temperature T = {rep.temperature:.3f} (fit on "
+            f"{rep.n_valid} validation samples)"
+        )
+        for c in ("metric", "before (T = 1)", "after", "Δ"):
+            table.add_column(c, justify="left" if c == "metric" else "right")
+        for k in ("ece", "brier", "nll", "accuracy", "valid_nll"):
+            table.add_row(k, f"{rep.before[k]:.4f}", f"{rep.after[k]:.4f}", f"{rep.after[k] - rep.before[k]:+.4f}")
+        stdout.print(table)
+    else:
+        iv = rep.interval or {}
+        stdout.print(
+            f"regression interval: ± {iv['half_width']:.4f} at {iv['level']:.0%} (split conformal on "
+            f"{iv['n_valid']} validation residuals); test coverage {iv['test_coverage']:.1%}, "
+            f"test MAE {iv['test_mae']:.4f}",
+            highlight=False,
+        )
+    stdout.print(
+        f"plot: {rep.plot}" + (f" · stored in {checkpoint} (extra.calibration)" if store else ""), highlight=False
+    )
+
+
+# ---- baseline -------------------------------------------------------------------------------------------
+class _SampleCollector:
+    """Assembler tap: keeps valid face frames and voiced steps (values copied) and counts everything."""
+
+    def __init__(self) -> None:
+        self.vision: list[Any] = []
+        self.audio: list[Any] = []
+        self.frames = self.steps = 0
+        self.t_first: float | None = None
+        self.t_last: float | None = None
+
+    def __call__(self, modality: str, samples: list) -> None:
+        for s in samples:
+            t = getattr(s, "t", None)
+            if t is not None:
+                self.t_first = t if self.t_first is None else min(self.t_first, t)
+                self.t_last = t if self.t_last is None else max(self.t_last, t)
+            if modality == "vision":
+                self.frames += 1
+                if s.valid:
+                    self.vision.append(s.values.copy())
+            elif modality == "audio":
+                self.steps += 1
+                if s.valid:
+                    self.audio.append(s.values.copy())
+
+    @property
+    def span(self) -> float:
+        return 0.0 if self.t_first is None or self.t_last is None else self.t_last - self.t_first
+
+
+def record_baseline_samples(
+    app: Any, duration: float, *, camera: bool, audio: bool, live: bool, progress: Progress | None = None
+) -> tuple[_SampleCollector, float]:
+    """Run the real sources and face/voice workers (``realtime.pipeline.Pipeline`` without a model and
+    without ASR) for ``duration`` seconds (live) or of media (files, or until they end); returns the
+    collected samples and the wall seconds taken."""
+    import dataclasses
+
+    from realtime.pipeline.pipeline import Pipeline
+    from realtime.sources.factory import build_sources
+
+    asr = dataclasses.replace(app.asr, enabled=False)
+    sources = build_sources(app.sources, None, camera=camera, audio=audio)
+    pipeline = Pipeline(
+        sources, None, monitor=app.monitor, features=app.features, asr=asr, mode="live" if live else "replay"
+    )
+    collector = _SampleCollector()
+    pipeline.assembler.taps.append(collector)
+    task = progress.add_task("baseline", total=duration, info="") if progress is not None else None
+    t0 = time.monotonic()
+    pipeline.start()
+    try:
+        while True:
+            if pipeline.finished.wait(0.2):
+                break
+            wall = time.monotonic() - t0
+            covered = wall if live else collector.span
+            if task is not None and progress is not None:
+                progress.update(
+                    task,
+                    completed=min(covered, duration),
+                    info=f"face in {len(collector.vision)}/{collector.frames} frames · voice "
+                    f"{len(collector.audio)}/{collector.steps} steps",
+                )
+            if covered >= duration or wall >= max(60.0, 5 * duration):
+                break
+    finally:
+        pipeline.stop()
+    wall = time.monotonic() - t0
+    if task is not None and progress is not None:
+        progress.update(task, completed=min(wall if live else collector.span, duration))
+    return collector, wall
+
+
+@calibrate_app.command("baseline")
+def baseline(
+    out: Annotated[Path, typer.Option("--out", help="Baseline YAML to write (user.yaml).")],
+    duration: Annotated[float, typer.Option("--duration", help="Seconds to record.")] = 20.0,
+    camera: Annotated[
+        str | None, typer.Option("--camera", help="Device index (0), video file, stream URL, or none.")
+    ] = None,
+    mic: Annotated[
+        str | None, typer.Option("--mic", help="default, a device index or name, an audio file, or none.")
+    ] = None,
+    config: ConfigOpt = None,
+    overrides: OverridesArg = None,
+) -> None:
+    """Record your resting face and voice (relaxed face towards the camera; say a few neutral sentences)
+    and store per-feature statistics; `mmcl monitor --baseline OUT` then shifts your resting features to
+    the training population's (see calibration/baseline.py for the exact transform)."""
+    from calibration.baseline import baseline_from_samples, save_baseline
+    from model.featureset import LIVE_FEATURE_SET
+    from realtime.sources.factory import audio_spec_is_file
+
+    if duration <= 0:
+        raise ConfigError("--duration must be > 0 seconds")
+    use_camera, use_audio = camera != "none", mic != "none"
+    if not (use_camera or use_audio):
+        raise ConfigError("--camera none and --mic none leave nothing to record")
+    options: dict[str, Any] = {
+        "sources.camera.source": camera if use_camera else None,
+        "sources.microphone.device": mic if use_audio else None,
+    }
+    cfg = build_config(config, options, overrides)
+    files = (use_camera and cfg.sources.camera.source_kind == "file") or (
+        use_audio and audio_spec_is_file(cfg.sources.microphone.device)
+    )
+    if files and not any(o.startswith("sources.replay.mode=") for o in overrides or []):
+        # every frame and audio step, as fast as they are processed (fast replay would skip frames)
+        cfg.sources.replay.mode = "clock-stopped"
+    stderr.print(
+        "loading the face landmarker and opening the devices …"
+        if not files
+        else "replaying the files through the face and voice extractors …"
+    )
+    with _progress() as progress:
+        collector, wall = record_baseline_samples(
+            cfg, duration, camera=use_camera, audio=use_audio, live=not files, progress=progress
+        )
+    import numpy as np
+
+    if files and collector.span < 0.9 * duration:
+        stderr.print(f"the files ended after {collector.span:.1f} s of the {duration:g} s asked for", highlight=False)
+    src = {
+        "camera": cfg.sources.camera.source if use_camera else None,
+        "microphone": cfg.sources.microphone.device if use_audio else None,
+    }
+    base = baseline_from_samples(
+        LIVE_FEATURE_SET,
+        np.asarray(collector.vision, dtype=np.float64).reshape(-1, len(LIVE_FEATURE_SET.vision))
+        if use_camera
+        else None,
+        np.asarray(collector.audio, dtype=np.float64).reshape(-1, len(LIVE_FEATURE_SET.audio)) if use_audio else None,
+        min_face_frames=cfg.calibration.baseline_min_face_frames,
+        min_voice_steps=cfg.calibration.baseline_min_voice_steps,
+        duration_s=collector.span if files else wall,
+        source=src,
+        frames_seen=collector.frames,
+        steps_seen=collector.steps,
+    )
+    save_baseline(out, base)
+    table = Table(title=f"baseline → {out}")
+    table.add_column("modality")
+    table.add_column("samples", justify="right")
+    table.add_column("resting values (mean)")
+    if "vision" in base.stats:
+        v = base.stats["vision"]
+        cols = dict(zip(v.columns, v.mean, strict=True))
+        top = sorted((c for c in v.columns if c.startswith("bs_")), key=lambda c: -cols[c])[:3]
+        table.add_row(
+            "face",
+            f"{v.count}/{collector.frames} frames",
+            f"head yaw {cols['head_yaw_deg']:+.1f}° pitch {cols['head_pitch_deg']:+.1f}° · "
+            + ", ".join(f"{c[3:]} {cols[c]:.2f}" for c in top),
+        )
+    if "audio" in base.stats:
+        a = base.stats["audio"]
+        cols = dict(zip(a.columns, a.mean, strict=True))
+        f0 = f"F0 {float(np.exp(cols['log_f0_hz'])):.0f} Hz · " if cols["log_f0_hz"] > 0 else ""
+        table.add_row(
+            "voice",
+            f"{a.count}/{collector.steps} steps",
+            f"{f0}log-energy {cols['log_energy']:.2f} · spectral slope {cols['spectral_slope_db_khz']:.2f} dB/kHz",
+        )
+    stdout.print(table)
+    stdout.print(f"use it with: mmcl monitor --baseline {out}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(calibrate_app, name="calibrate")
