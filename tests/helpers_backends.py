@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -56,3 +59,15 @@ def tiny_loaded(ablation: str = "none", csd: str = "reference", seed: int = 0) -
 def tiny_checkpoint(path: Path, ablation: str = "none", csd: str = "reference") -> Path:
     loaded = tiny_loaded(ablation, csd)
     return save_checkpoint(path, loaded.model, task=loaded.task, feature_set=loaded.feature_set)
+
+
+_SHARED: list[Path] = []
+
+
+def shared_cache_dir() -> str:
+    """One backend cache (ONNX exports, auto choices) for the whole test process, so the tiny model is
+    exported to ONNX once rather than once per test; removed when the process exits."""
+    if not _SHARED:
+        _SHARED.append(Path(tempfile.mkdtemp(prefix="mmcl-backend-cache-")))
+        atexit.register(shutil.rmtree, _SHARED[0], True)
+    return str(_SHARED[0])

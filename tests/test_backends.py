@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers_backends import TINY_STEPS, VARIANTS, tiny_loaded, tiny_model
+from helpers_backends import TINY_STEPS, VARIANTS, shared_cache_dir, tiny_loaded, tiny_model
 
 from model.backends import BACKENDS, create_backend, parse_backend
 from model.backends.inputs import live_like_inputs, parity_cases, synthetic_inputs
@@ -18,8 +18,8 @@ from model.errors import ConfigError
 
 
 @pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MMCL_CACHE_DIR", str(tmp_path / "cache"))
+def _cache(monkeypatch):
+    monkeypatch.setenv("MMCL_CACHE_DIR", shared_cache_dir())
 
 
 def _check(backend_name: str, loaded, precision: str = "fp32", steps: int = TINY_STEPS):

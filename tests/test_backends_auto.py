@@ -10,7 +10,7 @@ import json
 import logging
 
 import pytest
-from helpers_backends import TINY_STEPS, tiny_loaded
+from helpers_backends import TINY_STEPS, shared_cache_dir, tiny_loaded
 
 import model.backends.auto as auto
 import model.backends.probe as probe
@@ -23,8 +23,8 @@ FAST = ("eager", "eager:bf16")  # cheap candidates for the decision logic (no ex
 
 
 @pytest.fixture(autouse=True)
-def _cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("MMCL_CACHE_DIR", str(tmp_path / "cache"))
+def _cache(monkeypatch):
+    monkeypatch.setenv("MMCL_CACHE_DIR", shared_cache_dir())
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def _auto_lines(caplog) -> list[str]:
 def test_auto_measures_onnx_and_eager_here_and_says_why(no_tensorrt, caplog):
     caplog.set_level(logging.INFO, logger="model.backends.auto")
     loaded = tiny_loaded()
-    backend = create_backend("auto", loaded, steps=TINY_STEPS, budget_s=0.2)
+    backend = create_backend("auto", loaded, steps=TINY_STEPS, budget_s=0.2, remeasure=True)
     choice = backend.auto_choice
     assert choice.backend in ("eager", "onnx") and backend.name == choice.backend
     assert set(choice.p50_ms) == {"eager", "onnx"} and all(v > 0 for v in choice.p50_ms.values())
@@ -56,9 +56,13 @@ def test_auto_measures_onnx_and_eager_here_and_says_why(no_tensorrt, caplog):
 
 def test_auto_caches_its_choice_per_checkpoint_and_machine(no_tensorrt, caplog, monkeypatch):
     loaded = tiny_loaded()
-    first = create_backend("auto", loaded, candidates=FAST, steps=TINY_STEPS, budget_s=0.05).auto_choice
-    files = list((auto.cache_dir("auto")).glob("*.json"))
-    assert len(files) == 1 and json.loads(files[0].read_text())["backend"] == first.backend
+    before = set(auto.cache_dir("auto").glob("*.json"))
+    first = create_backend("auto", loaded, candidates=FAST, steps=TINY_STEPS, budget_s=0.05, remeasure=True)
+    first = first.auto_choice
+    files = set(auto.cache_dir("auto").glob("*.json")) - before
+    assert len(files) <= 1  # a new entry, or the same entry rewritten
+    path = auto._choice_path(loaded, FAST, auto.LIVE_BATCHES, TINY_STEPS)
+    assert json.loads(path.read_text())["backend"] == first.backend
 
     def no_measuring(*a, **k):
         raise AssertionError("a cached choice must not be measured again")
