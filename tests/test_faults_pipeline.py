@@ -84,6 +84,7 @@ def test_asr_slower_than_real_time_drops_the_oldest_audio_visibly(checkpoint, sh
     p = build_pipeline(app_cfg, mode="replay", checkpoint=checkpoint, camera=False,
                        embedder_factory=shared_text_embedder, recognizer=slow)  # fmt: skip
     pending, statuses, messages = [], set(), set()
+    during: list[tuple[float, int, float]] = []  # (elapsed, windows, skipped) while the audio plays
     p.start()
     try:
         t0 = time.monotonic()
@@ -93,6 +94,8 @@ def test_asr_slower_than_real_time_drops_the_oldest_audio_visibly(checkpoint, sh
             asr = next(d for d in snap.devices if d.name == "asr")
             statuses.add(asr.status)
             messages.add(asr.message)
+            if not p.sources.audio.ended:
+                during.append((snap.elapsed_s, snap.windows, snap.drops["windows skipped"]))
             time.sleep(0.1)
         assert p.finished.is_set(), p.snapshot().status
         snap = p.snapshot()
@@ -106,7 +109,10 @@ def test_asr_slower_than_real_time_drops_the_oldest_audio_visibly(checkpoint, sh
     # bounded: never more than the policy limit plus what arrives during one slow call (and its compute)
     assert max(pending) <= 1.0 + 2 * 1.5 + 2.0, max(pending)
     assert p.asr.policy is not None and p.asr.policy.buffer_seconds <= p.asr_cfg.max_buffer_s
-    assert snap.windows >= 18 and snap.drops["windows skipped"] <= 2  # 11 s at 0.5 s: the loop went on
+    # while the ASR is behind, the window loop keeps its hop (the end of the replay, which waits for the
+    # slow recogniser to commit the last words, may skip a few)
+    elapsed, windows, skipped = during[-1]
+    assert elapsed > 9.0 and windows >= elapsed / 0.5 - 3 and skipped <= 1, during[-1]
 
 
 # ---- NaN / inf in features -------------------------------------------------------------------------------------
