@@ -276,3 +276,34 @@ def test_baseline_from_a_real_neutral_clip(shared_data: Path, tmp_path: Path) ->
     f0 = float(np.exp(dict(zip(a.columns, a.mean, strict=True))["log_f0_hz"]))
     assert 70 < f0 < 250  # an adult male speaker
     assert "use it with: mmcl monitor --baseline" in res.output
+
+
+@pytest.mark.slow
+def test_monitor_replay_with_baseline_and_recording(shared_data: Path, tmp_path: Path) -> None:
+    """`mmcl monitor` on a real clip with --baseline and --record-calib: the windows it scored are on disk,
+    as the model saw them (after the baseline shift), ready for `mmcl calibrate quantize`."""
+    from realtime.pipeline.eventlog import read_events
+
+    clip = shared_data / "media" / "crema_d" / "1001_DFA_HAP_XX.flv"
+    ckpt = _population_model(tmp_path / "ck.pt")
+    loaded = load_checkpoint(ckpt)
+    rest = _resting(reference_means(loaded.model), _user_offset(), 100, seed=5)
+    save_baseline(tmp_path / "user.yaml", baseline_from_samples(FS, rest["vision"], rest["audio"]))
+    log = tmp_path / "events.jsonl"
+    args = ["monitor", "--camera", str(clip), "--mic", str(clip), "--replay", "clock-stopped", "--headless",
+            "--checkpoint", str(ckpt), "--backend", "eager", "--baseline", str(tmp_path / "user.yaml"),
+            "--record-calib", str(tmp_path / "calib"), "--log", str(log), "calibration.record_stride=1"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    events = read_events(log)
+    scored = [e for e in events if e["type"] == "window" and e["prediction"] is not None]
+    assert events[0]["baseline"] == str(tmp_path / "user.yaml") and scored
+    assert f"calibration windows: {len(scored)} written this session" in res.output
+    got = read_calibration(tmp_path / "calib", FS)
+    assert got.total == len(scored) and got.sources == {"monitor": len(scored)}
+    face = got.inputs.vision[got.inputs.vision_mask]
+    assert len(face) > 10
+    # the actor faces the camera (yaw within a few degrees); this "user" rests 15° turned, so the monitor
+    # shifted every observed yaw by about −15° before the model (and the recorder) saw it
+    yaw = face[:, V.index("head_yaw_deg")]
+    assert -25 < float(yaw.mean()) < -8, float(yaw.mean())

@@ -279,3 +279,36 @@ def test_dataset_windows_become_shards_without_the_test_split(tmp_path: Path) ->
     assert n == 27
     got = read_calibration(tmp_path / "c", LIVE_FEATURE_SET)
     assert got.total == 27 and got.sources == {"extract": 27} and got.inputs.steps == 10
+
+
+@pytest.mark.slow
+def test_mmcl_extract_records_calibration_shards(shared_data: Path, tmp_path: Path) -> None:
+    """`mmcl extract … --record-calib DIR` on real clips: the train+valid windows become shards that the
+    quantiser reads; the test split stays out."""
+    import csv
+    import pickle
+
+    from typer.testing import CliRunner
+
+    from mmcl.cli import app
+
+    media = shared_data / "media" / "crema_d"
+    labels = tmp_path / "labels.csv"
+    rows = [("1001_DFA_HAP_XX.flv", "2", "train"), ("1001_DFA_NEU_XX.flv", "0", "valid"),
+            ("1001_DFA_SAD_XX.flv", "-2", "test")]  # fmt: skip
+    with labels.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "start", "end", "label", "split"])
+        w.writerows((str(media / p), "", "", y, s) for p, y, s in rows)
+    out = tmp_path / "data.pkl"
+    args = ["extract", *(str(media / p) for p, _, _ in rows), "--labels", str(labels), "--out", str(out),
+            "--record-calib", str(tmp_path / "calib"), "--set", "features.whisper_beam_size=1"]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    assert "calibration windows: 2 (train + valid" in res.output
+    got = read_calibration(tmp_path / "calib", LIVE_FEATURE_SET)
+    assert got.total == 2 and got.sources == {"extract": 2} and got.inputs.steps == 50
+    with out.open("rb") as f:
+        raw = pickle.load(f)
+    _close(got.inputs.vision[0], raw["train"]["vision"][0])
+    assert got.inputs.vision_mask.any() and got.inputs.audio_mask.any()

@@ -231,12 +231,13 @@ def _print_quant_report(
     stdout.print(f"wrote {out} ({result.target})", highlight=False)
     for note in result.notes:
         stdout.print(f"  {note}", highlight=False)
-    stdout.print(f"  parity: {result.parity.summary()}", highlight=False)
     stdout.print(
-        f"  on {min(64, result.calib_windows)} calibration windows: max |INT8 − FP32 eager| = "
-        f"{result.calib_max_abs_err:.4g}",
+        f"  calibrated on {result.calib_windows} windows; gate on {result.check_windows} held-out recorded windows: "
+        f"{result.parity.summary()}",
         highlight=False,
     )
+    if result.synthetic is not None:
+        stdout.print(f"  synthetic live-like cases (reported only): {result.synthetic.summary()}", highlight=False)
     acc = report.get("accuracy")
     if acc:
         table = Table(title=f"held-out {acc['split']} ({acc['samples']} samples): {labels[0]} vs {labels[1]}")
