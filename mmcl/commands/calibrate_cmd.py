@@ -87,7 +87,8 @@ def quantize(
     config: ConfigOpt = None,
     overrides: OverridesArg = None,
 ) -> None:
-    """Post-training quantisation calibrated on recorded live windows; FP32 vs INT8 metrics and speed.
+    """INT8 from recorded live windows, with FP32 vs INT8 metrics and speed.
+
 
     onnx-int8 runs here (ONNX Runtime static QDQ, CPU); tensorrt-int8/fp8 need NVIDIA ModelOpt, TensorRT
     and a CUDA GPU. Writes OUT, OUT.report.json, and (--record) the file's path into the checkpoint so
@@ -284,9 +285,12 @@ def confidence(
     config: ConfigOpt = None,
     overrides: OverridesArg = None,
 ) -> None:
-    """Temperature scaling (classification) or a split-conformal interval (regression), fitted on the
-    validation split, reported on test (ECE/Brier before and after), plotted, stored in the checkpoint;
-    the monitor then shows calibrated probabilities or `value ± q (90%)`."""
+    """Calibrated confidence: temperature scaling or a conformal interval, stored in the checkpoint.
+
+    Classification: a temperature fitted on the validation split; ECE/Brier before and after on test; a
+    reliability diagram. Regression: a split-conformal interval (default 90%). The monitor then shows
+    calibrated probabilities, or `value ± q (90%)`.
+    """
     from calibration.confidence_run import calibrate_confidence
 
     cfg = build_config(config, {"calibration.interval_level": level, "calibration.ece_bins": bins}, overrides)
@@ -420,9 +424,12 @@ def baseline(
     config: ConfigOpt = None,
     overrides: OverridesArg = None,
 ) -> None:
-    """Record your resting face and voice (relaxed face towards the camera; say a few neutral sentences)
-    and store per-feature statistics; `mmcl monitor --baseline OUT` then shifts your resting features to
-    the training population's (see calibration/baseline.py for the exact transform)."""
+    """Per-user baseline: record your resting face and voice, store per-feature statistics.
+
+    Look at the camera with a relaxed face and say a few neutral sentences. `mmcl monitor --baseline OUT`
+    then shifts your resting features onto the training population's (docs/CALIBRATION.md gives the exact
+    transform).
+    """
     from calibration.baseline import baseline_from_samples, save_baseline
     from model.featureset import LIVE_FEATURE_SET
     from realtime.sources.factory import audio_spec_is_file
