@@ -78,17 +78,18 @@ def csd_weights(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The common-feature matrix W_m = min over the other modalities of Sim(Z_m, Z_p), masked.
 
-    Returns (W, pair_valid), both (B, L, L). A pair (i, j) takes the minimum over the other modalities
-    that have a real step j (one present → its similarity; none → W = 0, pair invalid); rows of padded
-    steps of m and columns of padded steps of m are invalid too.
+    Returns (W, pair_valid), both (B, L, L). A pair (i, j) is valid when i and j are real steps of m.
+    W[i, j] is the minimum over the other modalities that have a real step j; where none has one,
+    nothing is shared there, so W[i, j] = 0 and step j counts as entirely specific. A modality seen
+    alone thus keeps all of its information in the specific part (it is never zeroed out).
     """
     w = torch.full_like(z[:, :, :1].expand(-1, -1, z.shape[1]), _NO_PAIR)  # (B, L, L)
     for other, other_mask in zip(others, other_masks, strict=True):
         sim = masked_cosine(z, other)  # (B, L, L)
-        valid = mask[:, :, None] & other_mask[:, None, :]  # (B, L, L)
-        w = torch.minimum(w, torch.where(valid, sim, torch.full_like(sim, _NO_PAIR)))
-    pair_valid = (w < _NO_PAIR) & mask[:, None, :]  # column j must be a real step of m (it weights Z_m[j])
-    w = torch.where(pair_valid, w, torch.zeros_like(w))
+        present = other_mask[:, None, :].expand_as(sim)  # (B, L, L): partner has a real step j
+        w = torch.minimum(w, torch.where(present, sim, torch.full_like(sim, _NO_PAIR)))
+    pair_valid = mask[:, :, None] & mask[:, None, :]  # (B, L, L)
+    w = torch.where(pair_valid & (w < _NO_PAIR), w, torch.zeros_like(w))
     return w, pair_valid
 
 

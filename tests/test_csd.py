@@ -47,6 +47,19 @@ def test_missing_other_modality_uses_the_remaining_one():
     assert torch.allclose(w[0], torch.tensor([[1.0, R], [0.0, R]]), atol=1e-6)
 
 
+def test_a_modality_seen_alone_keeps_its_information_as_specific():
+    none = torch.zeros(1, 2, dtype=torch.bool)
+    w, valid = csd_weights(ZM, [ZP, ZQ], ALL, [none, none])
+    assert torch.all(w == 0) and valid.all()
+    common, specific = common_specific(ZM, [ZP, ZQ], ALL, [none, none], "paper")
+    # W = 0: common = 0·Z = 0 ; specific = 1·Z → every row is the sum over time, [1, 1]
+    assert torch.all(common == 0)
+    assert torch.allclose(specific[0], torch.tensor([[1.0, 1.0], [1.0, 1.0]]))
+    common, specific = common_specific(ZM, [ZP, ZQ], ALL, [none, none], "reference")
+    # softmax of a zero row is uniform: both parts are the mean over time, [0.5, 0.5]
+    assert torch.allclose(common[0], torch.full((2, 2), 0.5)) and torch.allclose(specific[0], torch.full((2, 2), 0.5))
+
+
 def test_padded_steps_get_zero_and_all_missing_is_finite():
     mask = torch.tensor([[True, False]])
     zm = ZM.clone()

@@ -87,6 +87,21 @@ def test_missing_modality_content_is_ignored():
         assert torch.allclose(model(*xs, *masks), model(*other, *masks), atol=1e-6)
 
 
+@pytest.mark.parametrize("ablation, csd", list(itertools.product(ABLATIONS, ("paper", "reference"))))
+def test_a_modality_alone_still_drives_the_prediction(ablation, csd):
+    """A face-only (or voice-only) window must not collapse to a constant output."""
+    model = _model(ablation=ablation, csd=csd)
+    xs, masks = _inputs(2, 10)
+    for alone in range(3):
+        ms = [m.clone() for m in masks]
+        for other in range(3):
+            if other != alone:
+                ms[other][:] = False
+        with torch.no_grad():
+            y = model(*xs, *ms)
+        assert not torch.allclose(y[0], y[1], atol=1e-6), (alone, y)
+
+
 def test_classification_head_shape():
     model = MMCL(ModelConfig(**DIMS, d_model=16, n_heads=2, task="classification", num_labels=4, num_classes=2))
     xs, masks = _inputs(3, 5)
