@@ -117,10 +117,8 @@ def test_strongest_held_out_sentences_get_opposite_signs(shipped, recipe, extrac
 
 @pytest.mark.slow
 def test_held_out_happy_voices_above_angry_and_sad_ones(shipped, recipe, extractor):
-    """Strong-intensity happy vs angry/sad clips of the held-out RAVDESS actors (first repetition).
-
-    Only the ordering holds: the voice branch is biased negative (4 of RAVDESS's 6 used emotions are
-    negative), so a happy voice scores below 0 too, just above angry and sad ones (MODEL_CARD.md)."""
+    """Strong-intensity happy vs angry/sad clips of the held-out RAVDESS actors (first repetition): on
+    average happy above 0, angry and sad below it (single clips vary: MODEL_CARD.md, voice)."""
     from mmcl.recipes.compose import speech_window
     from mmcl.recipes.items import Item
     from mmcl.recipes.sources_text import speech_features
@@ -145,7 +143,7 @@ def test_held_out_happy_voices_above_angry_and_sad_ones(shipped, recipe, extract
     by_emotion = {e: pred[emo == e].round(2).tolist() for e in set(emo)}
     happy = pred[emo == "happy"].mean()
     assert happy > pred[emo == "angry"].mean() and happy > pred[emo == "sad"].mean(), by_emotion
-    assert pred[emo != "happy"].mean() < 0, by_emotion
+    assert happy > 0 > pred[emo != "happy"].mean(), by_emotion
 
 
 @pytest.mark.slow

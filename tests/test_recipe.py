@@ -173,3 +173,20 @@ def test_train_default_without_data_says_where_it_looked(tmp_path, capsys):
             "--out", str(tmp_path / "o"), "--cache", str(tmp_path / "c")]  # fmt: skip
     code, _, err = run_cli(args, capsys)
     assert code == 2 and "nowhere" in err and "--data-root" in err
+
+
+def test_positive_voice_clips_are_repeated_in_training_only():
+    def voice(iid: str, split: str, label: float) -> Item:
+        it = _speech_item(iid, split, label, 3.0)
+        return Item(iid, "voice", split, label, iid, it.ff, {"emotion": "x"})
+
+    items = {
+        "voice": [voice(f"v{i}/{sp}", sp, lab) for sp in ("train", "valid", "test")
+                  for i, lab in enumerate((2.0, -2.0, -1.5, -2.0, -2.0, 0.0))],
+        "face": [_face_item(f"f{i}/{sp}", sp, smile) for sp in ("train", "valid", "test")
+                 for i, smile in enumerate((True, False))],
+    }  # fmt: skip
+    data = compose_dataset(BuiltItems(items), ComposeConfig(voice_copies=1, voice_face_copies=1), seed=0)
+    for split, repeat in (("train", 4), ("valid", 1), ("test", 1)):
+        labels = data.splits[split].labels[[kind_of(i) in ("V", "VF") for i in data.splits[split].ids]]
+        assert (labels > 0).sum() == 2 * repeat and (labels < 0).sum() == 2 * 4 and (labels == 0).sum() == 2

@@ -19,6 +19,9 @@ VF     V + a face of the same split whose expression agrees           the clip's
 F      face only (a silent person): audio and text masked             smiling +1.5 / neutral 0
 =====  ============================================================  ==============================
 
+Training split only (``balance_voice``): the windows of positive RAVDESS clips (calm, happy) are repeated
+(each copy with its own offset and face) so positive and negative clips weigh the same.
+
 "Agrees": a smiling face only with speech labelled ≥ ``smile_min_label`` (then with probability
 ``smile_prob``), otherwise a neutral face; a neutral face never changes the label. The face and the speech
 come from different people, always from the same split, so no person is in two splits. All randomness
@@ -121,11 +124,20 @@ def compose_split(built: BuiltItems, split: str, cfg: ComposeConfig, seed: int) 
     def tail() -> float:
         return float(rng.uniform(0.0, cfg.max_tail_s))
 
+    repeat_positive = 1
+    voices = built.of("voice", split)
+    if cfg.balance_voice and split == "train":
+        n_pos, n_neg = sum(it.label > 0 for it in voices), sum(it.label < 0 for it in voices)
+        repeat_positive = max(1, round(n_neg / n_pos)) if n_pos else 1
     for source, alone, paired, n_alone, n_paired in (
         ("text", "T", "TF", cfg.text_copies, cfg.text_face_copies),
         ("voice", "V", "VF", cfg.voice_copies, cfg.voice_face_copies),
     ):
         for it in built.of(source, split):
+            if source == "voice" and it.label > 0:
+                n_alone, n_paired = cfg.voice_copies * repeat_positive, cfg.voice_face_copies * repeat_positive
+            elif source == "voice":
+                n_alone, n_paired = cfg.voice_copies, cfg.voice_face_copies
             for c in range(n_alone):
                 add(alone, f"{it.id}#{c}", speech_window(it, cfg.window_s, tail()), it.label)
             for c in range(n_paired):

@@ -124,6 +124,9 @@ class ComposeConfig:
     face_only_copies: int = 1  # windows per face variant with audio and text masked (a silent person)
     smile_min_label: float = 1.0  # a smiling face is paired only with speech labelled >= this
     smile_prob: float = 0.7  # ... and then with this probability (else a neutral face)
+    # Training split only: repeat the V/VF windows of positive RAVDESS clips (calm, happy) so that positive
+    # and negative clips weigh the same (4 of the 6 non-neutral emotions are negative).
+    balance_voice: bool = True
 
     def __post_init__(self) -> None:
         if not 0.5 <= self.window_s <= 30 or not 0 <= self.max_tail_s < self.window_s:
