@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from mmcl.commands import register_all
 from mmcl.logging_setup import setup_logging, stderr_console
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=True)
     except MmclError as exc:
-        stderr_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        stderr_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         stderr_console.print("interrupted")
