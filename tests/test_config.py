@@ -73,3 +73,11 @@ def test_malformed_yaml_names_file(tmp_path):
 def test_every_shipped_config_loads(path):
     cfg = load_app_config([path])
     assert isinstance(cfg, AppConfig)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs" / "recipes").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_recipe_config_loads(path):
+    from mmcl.recipes.config import load_recipe_config
+
+    cfg = load_recipe_config(path)
+    assert cfg.seed >= 0

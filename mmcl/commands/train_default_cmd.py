@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         epochs: int = typer.Option(None, "--epochs", help="Maximum epochs per model size (early stopping)."),
         seed: int = typer.Option(None, "--seed", help="Seed of every random choice (default 0)."),
         config: Path = typer.Option(
-            None, "--config", help="Recipe YAML (default configs/default_model.yaml)."
+            None, "--config", help="Recipe YAML (default configs/recipes/default_model.yaml)."
         ),
         install: bool = typer.Option(
             False, "--install", help="Copy the checkpoint to model/pretrained/ (what the monitor loads)."

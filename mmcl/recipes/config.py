@@ -1,4 +1,4 @@
-"""Configuration of the default-model recipe (``mmcl train-default``; defaults in configs/default_model.yaml).
+"""Configuration of the default-model recipe (``mmcl train-default``; defaults in configs/recipes/default_model.yaml).
 
 Every choice that shapes the training set is a field here, so the checkpoint's stored config says how it
 was made: the label mappings of each source, the splits, the TTS voices, the synthetic face motion, how
@@ -16,7 +16,7 @@ from model.configlib import deep_merge, from_dict, read_yaml
 from model.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
-DEFAULT_RECIPE_YAML = REPO / "configs" / "default_model.yaml"
+DEFAULT_RECIPE_YAML = REPO / "configs" / "recipes" / "default_model.yaml"
 DEFAULT_CACHE = Path("~/.cache/mmcl-live/recipe")
 
 
@@ -170,7 +170,7 @@ class RecipeConfig:
 def load_recipe_config(
     path: str | Path | None = None, overrides: dict[str, Any] | None = None
 ) -> RecipeConfig:
-    """configs/default_model.yaml (or ``path``) ← ``overrides`` (a nested dict) → RecipeConfig."""
+    """configs/recipes/default_model.yaml (or ``path``) ← ``overrides`` (a nested dict) → RecipeConfig."""
     data = read_yaml(path or DEFAULT_RECIPE_YAML)
     if overrides:
         data = deep_merge(data, overrides)
