@@ -38,6 +38,7 @@ import yaml
 
 from model.errors import DataFormatError
 from model.featureset import FeatureSet
+from model.private_io import write_private_text
 
 BASELINE_FORMAT = "mmcl-baseline/1"
 VOICED_ONLY: tuple[str, ...] = ("log_f0_hz", "jitter_frame", "shimmer_frame")
@@ -148,7 +149,7 @@ def save_baseline(path: str | Path, baseline: UserBaseline) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(yaml.safe_dump(baseline.to_dict(), sort_keys=False, width=120), encoding="utf-8")
+    write_private_text(tmp, yaml.safe_dump(baseline.to_dict(), sort_keys=False, width=120))  # personal data: 0600
     tmp.replace(p)
     return p
 

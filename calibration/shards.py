@@ -36,6 +36,7 @@ import numpy as np
 from model.backends.base import ModelInputs
 from model.errors import DataFormatError
 from model.featureset import MODALITIES, FeatureSet
+from model.private_io import private_dir, private_open, write_private_text
 
 log = logging.getLogger(__name__)
 
@@ -110,9 +111,9 @@ def write_shard(path: Path, inputs: ModelInputs, feature_set: FeatureSet, source
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as f:
+    with private_open(tmp, "wb") as f:
         np.savez_compressed(f, **arrays)
     digest = file_sha256(tmp)
     os.replace(tmp, path)
@@ -253,7 +254,7 @@ def read_manifest(directory: str | Path) -> Manifest:
 
 def write_manifest(directory: Path, manifest: Manifest) -> None:
     tmp = directory / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(manifest.to_dict(), indent=1) + "\n", encoding="utf-8")
+    write_private_text(tmp, json.dumps(manifest.to_dict(), indent=1) + "\n")
     os.replace(tmp, directory / MANIFEST)
 
 
@@ -327,7 +328,7 @@ class ShardWriter:
         else:
             if self.directory.exists() and not self.directory.is_dir():
                 raise DataFormatError(f"{self.directory} exists and is not a folder; pick another --record-calib")
-            self.directory.mkdir(parents=True, exist_ok=True)
+            private_dir(self.directory)
             self.manifest = Manifest(feature_record(feature_set))
             write_manifest(self.directory, self.manifest)
         self._pending: list[tuple[dict[str, np.ndarray], dict[str, np.ndarray]]] = []
