@@ -53,7 +53,8 @@ class AudioRing:
     def write(self, samples: np.ndarray, t_first: float) -> None:
         """Append ``samples`` whose first sample was captured at clock time ``t_first``. Non-finite samples
         (NaN/inf from a broken driver or file) are replaced by 0 and counted (``nonfinite_samples``): one
-        NaN would otherwise spoil every feature step and whole ASR utterances around it."""
+        NaN would otherwise spoil every feature step and whole ASR utterances around it. Samples are clipped
+        to [-1, 1], as the offline path does."""
         x = np.asarray(samples, dtype=np.float32).reshape(-1)
         n = len(x)
         if n == 0:
@@ -62,6 +63,9 @@ class AudioRing:
         n_bad = int(np.count_nonzero(bad))
         if n_bad:
             x = np.where(bad, np.float32(0.0), x)
+        # Clip to full scale like a 16-bit source (and like the offline path, media.read_audio): a file
+        # resampled by ffmpeg can overshoot slightly (jfk.flac peaks at 1.107).
+        x = np.clip(x, -1.0, 1.0)
         with self._cond:
             if n_bad:
                 self.nonfinite_samples += n_bad
