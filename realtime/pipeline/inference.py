@@ -40,9 +40,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model.backends import BACKENDS, ModelInputs, create_backend
+from model.backends import ModelInputs
 from model.backends.base import InferenceBackend
-from model.checkpoint import LoadedCheckpoint
 from model.evaluate import TaskInfo
 from model.featureset import MODALITIES
 from realtime.pipeline.windows import Window
@@ -87,15 +86,6 @@ class Prediction:
 
 WindowTransform = Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], dict[str, np.ndarray]]
 WindowRecorder = Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], None]
-
-
-def create_monitor_backend(name: str, loaded: LoadedCheckpoint) -> InferenceBackend:
-    """The configured backend from ``model.backends``; ``auto`` falls back to eager (with one log line)
-    while the registry has no ``auto`` entry."""
-    if name == "auto" and "auto" not in BACKENDS:
-        log.info("backend 'auto': no automatic selection registered in model.backends; using eager PyTorch")
-        name = "eager"
-    return create_backend(name, loaded)
 
 
 def checkpoint_temperature(extra: dict) -> float:

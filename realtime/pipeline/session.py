@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from model.backends import create_backend
 from model.errors import CheckpointError, DeviceError
 from realtime.clock import Clock
 from realtime.pipeline.eventlog import EventLog
@@ -20,7 +21,6 @@ from realtime.pipeline.inference import (
     InferenceEngine,
     checkpoint_interval,
     checkpoint_temperature,
-    create_monitor_backend,
 )
 from realtime.pipeline.pipeline import Pipeline
 from realtime.sources.factory import SourcesConfig, audio_spec_is_file, build_sources
@@ -101,7 +101,7 @@ def load_engine(app: Any, checkpoint: str | Path | None = None) -> tuple[Inferen
             f"{path} covers windows of at most {loaded.model_cfg.max_steps} steps, the monitor builds "
             f"{app.features.window_steps}; lower features.window_s or retrain with a larger model.max_steps"
         )
-    backend = create_monitor_backend(mon.backend, loaded)
+    backend = create_backend(mon.backend, loaded)
     engine = InferenceEngine(
         backend, loaded.task, contributions=mon.contributions, ema_tau_s=mon.ema_tau_s,
         temperature=checkpoint_temperature(loaded.extra), interval=checkpoint_interval(loaded.extra),
