@@ -48,18 +48,24 @@ def test_demo_dashboard_in_tmux(checkpoint, tmp_path) -> None:
     cmd = f"cd {REPO} && {run}; echo EXIT=$?; sleep 120"
     _tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "90", cmd)
     try:
+        parts = ("DEMO session (--demo: generated speech and face)", "modalities: presence and evidence",
+                 "face (vision)", "voice (audio)", "transcript", "latency (ms)", "devices · queues · resources",
+                 "audio-file", "camera")  # fmt: skip
+        gauge = r"[+-]\d\.\d\d (positive|negative|neutral)"
+
+        def complete(screen: str) -> bool:
+            return bool(re.search(gauge, screen)) and all(part in screen for part in parts)
+
         mid = ""
         deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline:  # a capture can catch a frame half redrawn: wait for a whole one
             mid = _tmux("capture-pane", "-p", "-t", session)
-            if re.search(r"[+-]\d\.\d\d (positive|negative|neutral)", mid) or "EXIT=" in mid:
+            if complete(mid) or "EXIT=" in mid:
                 break
-            time.sleep(1.0)
-        assert "DEMO session (--demo: generated speech and face)" in mid, mid
-        assert re.search(r"[+-]\d\.\d\d (positive|negative|neutral)", mid), mid
-        for part in ("modalities: presence and evidence", "face (vision)", "voice (audio)", "transcript",
-                     "latency (ms)", "devices · queues · resources", "audio-file", "camera"):  # fmt: skip
-            assert part in mid, part
+            time.sleep(0.5)
+        assert re.search(gauge, mid), mid
+        for part in parts:
+            assert part in mid, (part, mid)
         final = ""
         while time.monotonic() < deadline:
             final = _tmux("capture-pane", "-p", "-S", "-300", "-t", session)

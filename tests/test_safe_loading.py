@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("model", "realtime", "mmcl", "calibration")
 # Caches that the same user writes and reads back in their own folders (extract resume parts next to
 # --out, the recipe's feature cache); listed so that any *new* unrestricted unpickling fails this test.
-KNOWN_LOCAL_CACHES = {"realtime/features/dataset.py", "mmcl/recipes/items.py"}
+KNOWN_LOCAL_CACHES: set[str] = set()  # local caches use model.data.safe_pickle.safe_load_cache too
 
 RAN: list[str] = []
 
@@ -102,3 +102,70 @@ def test_loader_docstrings_say_dataset_pickles_are_untrusted() -> None:
     for mod in (model.data.safe_pickle, model.data.mmsa, model.data.mult, model.data.loading):
         doc = " ".join((inspect.getdoc(mod) or "").split())
         assert "untrusted" in doc and "restricted Unpickler" in doc, mod.__name__
+
+
+def _features(path: str = "clip.mp4"):
+    import numpy as np
+
+    from realtime.features.extract import FileFeatures
+    from realtime.types import Word
+
+    rng = np.random.default_rng(0)
+    return FileFeatures(
+        path=path,
+        duration=2.0,
+        vision_t=np.arange(3) / 15,
+        vision_x=rng.normal(size=(3, 56)).astype(np.float32),
+        vision_valid=np.array([True, False, True]),
+        audio_t=np.arange(4) / 10,
+        audio_x=rng.normal(size=(4, 34)).astype(np.float32),
+        audio_valid=np.ones(4, bool),
+        words=[Word("hello", 0.1, 0.4, 0.9, meta={"k": 1})],
+    )
+
+
+def test_the_recipe_cache_round_trips_features_and_refuses_code(tmp_path: Path) -> None:
+    import pickle
+
+    import numpy as np
+
+    from mmcl.recipes.items import ItemCache
+
+    cache = ItemCache(tmp_path)
+    ff = _features()
+    key = cache.key("voice", "abc")
+    cache.put("voice", key, ff)
+    got = ItemCache(tmp_path).get("voice", key)
+    assert got is not None and got.words == ff.words and got.words[0].meta == {"k": 1}
+    np.testing.assert_array_equal(got.vision_x, ff.vision_x)
+    np.testing.assert_array_equal(got.vision_valid, ff.vision_valid)
+
+    # The same file with a code object inside (a shared or tampered cache folder): a miss, nothing runs.
+    ff.words[0].meta["x"] = _Payload()
+    path = next((tmp_path / "voice").rglob(f"{key}.pkl"))
+    path.write_bytes(pickle.dumps({"key": key, "value": ff}))
+    fresh = ItemCache(tmp_path)
+    assert fresh.get("voice", key) is None and fresh.misses == 1
+    assert RAN == []
+
+
+def test_the_cache_unpickler_allows_only_plain_project_dataclasses(tmp_path: Path) -> None:
+    import pickle
+
+    from model.data.safe_pickle import safe_load_cache
+    from model.errors import DataFormatError
+    from realtime.clock import MonotonicClock
+
+    good = tmp_path / "good.pkl"
+    good.write_bytes(pickle.dumps({"samples": [_features()]}))
+    assert safe_load_cache(good)["samples"][0].path == "clip.mp4"
+    for name, obj in [("class", MonotonicClock()), ("payload", [_Payload()]), ("os", {"f": __import__("os").getcwd})]:
+        bad = tmp_path / f"{name}.pkl"
+        bad.write_bytes(pickle.dumps(obj))
+        with pytest.raises(DataFormatError, match="is unusable"):
+            safe_load_cache(bad)
+    torn = tmp_path / "torn.pkl"
+    torn.write_bytes(good.read_bytes()[:50])
+    with pytest.raises(DataFormatError, match=r"torn\.pkl"):
+        safe_load_cache(torn)
+    assert RAN == []

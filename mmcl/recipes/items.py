@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from model.data.safe_pickle import safe_load_cache
+from model.errors import DataFormatError
 from model.featureset import LIVE_FEATURE_SET
 from realtime.features.audio import AUDIO_DIM
 from realtime.features.extract import FileFeatures
@@ -89,9 +91,8 @@ class ItemCache:
             self.misses += 1
             return None
         try:
-            with p.open("rb") as f:
-                blob = pickle.load(f)
-        except Exception:  # a torn or foreign file: recompute it
+            blob = safe_load_cache(p)
+        except DataFormatError:  # a torn, foreign or tampered file: recompute it
             log.warning("ignoring unreadable cache file %s", p)
             self.misses += 1
             return None

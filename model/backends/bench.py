@@ -92,7 +92,7 @@ def expand_backends(names: list[str]) -> list[str]:
 
 def shipped_model_config() -> ModelConfig:
     """The configuration ``mmcl bench`` uses without a checkpoint: ModelConfig defaults (d=256, 4 heads,
-    one enhancement and one integration block, CSD reference) on the live feature set, regression."""
+    one enhancement and one integration block, the default CSD variant) on the live feature set, regression."""
     dims = LIVE_FEATURE_SET.dims
     return ModelConfig(dim_vision=dims["vision"], dim_audio=dims["audio"], dim_text=dims["text"])
 
@@ -172,9 +172,11 @@ def run_bench(
     described = "checkpoint " + str(loaded.path) if loaded is not None and loaded.path else "given model"
     if loaded is None:
         loaded = random_checkpoint(spec.seed)
+        c = loaded.model_cfg
         described = (
-            "random initialisation of the shipped configuration (ModelConfig defaults: d=256, 4 heads, "
-            "1 enhancement + 1 integration block, CSD reference; live feature set 56/34/384)"
+            f"random initialisation of the ModelConfig defaults (d={c.d_model}, {c.n_heads} heads, "
+            f"{c.enhance_layers} enhancement + {c.cross_layers} integration block, CSD {c.csd}; live feature set "
+            f"{c.dim_vision}/{c.dim_audio}/{c.dim_text})"
         )
     models: dict[str, LoadedCheckpoint] = {"mmcl": loaded}
     if spec.peer:

@@ -8,6 +8,7 @@ functions and refuses every other global with a DataFormatError (nothing from th
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 from pathlib import Path
@@ -67,3 +68,50 @@ def safe_load_pickle(path: str | Path) -> Any:
         raise DataFormatError(
             f"{p} is truncated or corrupt ({type(exc).__name__}: {exc}); re-download or re-create it"
         ) from None
+
+
+_CACHE_MODULES = ("model.", "realtime.", "calibration.", "mmcl.")
+
+
+def _is_plain_dataclass(obj: Any) -> bool:
+    """A project dataclass whose unpickling only fills fields: no custom __reduce__/__setstate__ that
+    could run code (the dataclass-generated __setstate__ of ``slots=True`` classes is allowed)."""
+    if not isinstance(obj, type) or not dataclasses.is_dataclass(obj):
+        return False
+    setstate = getattr(obj, "__setstate__", None)
+    if setstate is not None and getattr(setstate, "__qualname__", "") not in (
+        "_dataclass_setstate",
+        "object.__setstate__",
+    ):
+        return False
+    return obj.__reduce__ is object.__reduce__ and obj.__reduce_ex__ is object.__reduce_ex__
+
+
+class CacheUnpickler(RestrictedUnpickler):
+    """Local caches written by mmcl-live itself: numpy data plus the project's own plain dataclasses."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module.startswith(_CACHE_MODULES) and "." not in name:
+            obj = super(RestrictedUnpickler, self).find_class(module, name)
+            if _is_plain_dataclass(obj):
+                return obj
+            raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed")
+        if (module, name) in {("builtins", "set"), ("builtins", "frozenset"), ("builtins", "tuple")}:
+            return super(RestrictedUnpickler, self).find_class(module, name)
+        return super().find_class(module, name)
+
+
+def safe_load_cache(path: str | Path) -> Any:
+    """Read a cache file mmcl-live wrote (``mmcl extract`` resume parts, the default-model recipe cache).
+
+    Such files live in the user's own folders, but a folder can be shared or tampered with, so they are
+    read with a restricted Unpickler too: numpy arrays, lists, dicts, str, numbers and the project's own
+    plain dataclasses; anything else is refused. Raises DataFormatError like ``safe_load_pickle``; callers
+    treat that as a cache miss and recompute.
+    """
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+        return CacheUnpickler(io.BytesIO(raw)).load()
+    except Exception as exc:  # any failure means "not a usable cache file"
+        raise DataFormatError(f"cache file {p} is unusable ({type(exc).__name__}: {exc})") from None

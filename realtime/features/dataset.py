@@ -35,6 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from model.data.safe_pickle import safe_load_cache
 from model.errors import DataFormatError
 from model.featureset import LIVE_FEATURE_SET
 from realtime.features.config import FeatureConfig
@@ -347,9 +348,8 @@ def _read_part(part: Path, key: str) -> list[Sample] | None:
     if not part.is_file():
         return None
     try:
-        with part.open("rb") as f:
-            blob = pickle.load(f)
-    except Exception:  # a torn or foreign file: recompute
+        blob = safe_load_cache(part)
+    except DataFormatError:  # a torn, foreign or tampered file: recompute
         log.warning("ignoring unreadable cache file %s", part)
         return None
     if not isinstance(blob, dict) or blob.get("key") != key:
