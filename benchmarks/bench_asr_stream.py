@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 import tempfile
 import time
@@ -37,24 +36,11 @@ sys.path.insert(0, str(ROOT))
 
 from model.configlib import apply_overrides, from_dict  # noqa: E402
 from realtime.asr import AsrConfig, AsrWorker, FasterWhisperRecognizer  # noqa: E402
+from realtime.features.transcribe import normalize_words, word_error_rate  # noqa: E402
 from realtime.sources import AudioFileSource, ReplayConfig, ReplayTimeline, decode_audio  # noqa: E402
 from realtime.types import Word  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "media"
-
-
-def norm(text: str) -> list[str]:
-    return re.sub(r"[^\w\s']", " ", text.lower()).split()
-
-
-def wer(ref: list[str], hyp: list[str]) -> float:
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return prev[-1] / max(1, len(ref))
 
 
 def align(ref: list[str], hyp: list[str]) -> list[tuple[int, int]]:
@@ -93,7 +79,7 @@ def reference_timing(audio: np.ndarray, recognizer: FasterWhisperRecognizer) -> 
     out = []
     for seg in segments:
         for w in seg.words or []:
-            for k in norm(w.word):
+            for k in normalize_words(w.word):
                 out.append((k, float(w.end)))
     return out
 
@@ -151,7 +137,7 @@ def main() -> int:
     words: list[Word] = worker.transcript()
     stats = worker.stats()
 
-    hyp_keys: list[tuple[str, Word]] = [(k, w) for w in words for k in norm(w.text)]
+    hyp_keys: list[tuple[str, Word]] = [(k, w) for w in words for k in normalize_words(w.text)]
     ref_keys = [k for k, _ in ref_seq]
     t0 = timeline.t0 or 0.0
     lat_ref = []
@@ -168,7 +154,7 @@ def main() -> int:
         "mode": args.mode,
         "signal_s": round(len(signal) / 16000, 2),
         "wall_s": round(wall, 2),
-        "wer": round(wer(norm(" ".join([ref_text] * args.repeats)), norm(hyp_text)), 4),
+        "wer": round(word_error_rate(" ".join([ref_text] * args.repeats), hyp_text), 4),
         "words": len(words),
         "words_at_finish": len(words) - before_finish,
         "latency_ref_p50_s": round(float(np.percentile(lat_ref, 50)), 3) if lat_ref else None,

@@ -24,7 +24,6 @@ import argparse
 import dataclasses
 import json
 import os
-import re
 import sys
 import tempfile
 import threading
@@ -38,20 +37,6 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 DATA = ROOT.parent / "shared" / "data" / "media"
-
-
-def words_of(text: str) -> list[str]:
-    return re.sub(r"[^\w\s']", " ", text.lower()).split()
-
-
-def wer(ref: list[str], hyp: list[str]) -> float:
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return prev[-1] / max(1, len(ref))
 
 
 def build_audio(repeats: int, gap: float, out: Path) -> float:
@@ -118,6 +103,7 @@ def main() -> int:
 
     from mmcl.app_config import load_app_config
     from realtime.dashboard import Dashboard
+    from realtime.features.transcribe import normalize_words, token_error_rate
     from realtime.pipeline.session import build_pipeline
 
     load0 = os.getloadavg()
@@ -166,14 +152,14 @@ def main() -> int:
         p.stop()
     load1 = os.getloadavg()
 
-    ref = words_of((DATA / "jfk.txt").read_text()) * args.repeats
-    hyp = words_of(" ".join(w.text for w in words))
+    ref = normalize_words((DATA / "jfk.txt").read_text()) * args.repeats
+    hyp = normalize_words(" ".join(w.text for w in words))
     lat = {k: v.to_dict() for k, v in snap.latency.items()}
     cpu = 100.0 * ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / (wall1 - wall0)
     result = {
         "signal_s": seconds, "video": Path(args.video).name, "backend": snap.backend, "model": snap.model,
         "startup_s": load_s, "windows": snap.windows, "windows_skipped": snap.windows_skipped,
-        "latency_ms": lat, "asr_wer": wer(ref, hyp), "asr_words": len(hyp), "ref_words": len(ref),
+        "latency_ms": lat, "asr_wer": token_error_rate(ref, hyp), "asr_words": len(hyp), "ref_words": len(ref),
         "cpu_percent_of_one_core": cpu, "cpu_by_thread": threads, "peak_rss_mb": snap.resources.peak_rss_mb,
         "drops": snap.drops, "loadavg_before": load0, "loadavg_after": load1, "cores": os.cpu_count(),
         "camera_fps": next((d.rate_hz for d in snap.devices if d.name == "camera"), None),

@@ -8,13 +8,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
+from helpers_monitor import MjpegServer
 
 
 @contextlib.contextmanager
@@ -71,60 +70,28 @@ def corrupt_bytes(src: Path, dst: Path, start_frac: float, n_spans: int, span: i
     return dst
 
 
-class GarbageMjpegServer:
+class GarbageMjpegServer(MjpegServer):
     """MJPEG over HTTP on 127.0.0.1 where every ``bad_every``-th part is garbage: random bytes, or a JPEG
     cut to a third (alternating). Frame ``k`` is a flat gray of level ``(40 + 7k) % 200``."""
 
     def __init__(self, bad_every: int = 4, fps: float = 15.0) -> None:
         import cv2
 
-        server = self
-        self.stopping = threading.Event()
         self.sent_good = 0
         self.sent_bad = 0
         rng = np.random.default_rng(0)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
+        def part(k: int) -> bytes:
+            img = np.full((120, 160, 3), (40 + 7 * k) % 200, dtype=np.uint8)
+            data = cv2.imencode(".jpg", img)[1].tobytes()
+            if k % bad_every == bad_every - 1:
+                bad = rng.integers(0, 256, len(data), dtype=np.uint8).tobytes()
+                self.sent_bad += 1
+                return bad if (k // bad_every) % 2 else data[: len(data) // 3]
+            self.sent_good += 1
+            return data
 
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-                self.end_headers()
-                k = 0
-                try:
-                    while not server.stopping.is_set():
-                        img = np.full((120, 160, 3), (40 + 7 * k) % 200, dtype=np.uint8)
-                        data = cv2.imencode(".jpg", img)[1].tobytes()
-                        if k % bad_every == bad_every - 1:
-                            bad = rng.integers(0, 256, len(data), dtype=np.uint8).tobytes()
-                            data = bad if (k // bad_every) % 2 else data[: len(data) // 3]
-                            server.sent_bad += 1
-                        else:
-                            server.sent_good += 1
-                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
-                        self.wfile.write(f"Content-Length: {len(data)}\r\n\r\n".encode() + data + b"\r\n")
-                        k += 1
-                        time.sleep(1.0 / fps)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="garbage-mjpeg")
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/stream.mjpg"
-
-    def close(self) -> None:
-        self.stopping.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5.0)
+        super().__init__(fps=fps, part=part)
 
 
 class SlowRecognizer:

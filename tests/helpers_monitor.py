@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -57,12 +58,26 @@ def wait_for(pred, timeout: float, step: float = 0.05) -> bool:
 
 
 class MjpegServer:
-    """multipart/x-mixed-replace JPEG stream on 127.0.0.1 (a network camera); ``close()`` makes it vanish."""
+    """multipart/x-mixed-replace JPEG stream on 127.0.0.1 (a network camera); ``close()`` makes it vanish.
 
-    def __init__(self, port: int = 0, fps: float = 15.0, size: tuple[int, int] = (160, 120)) -> None:
+    ``part(k)`` gives the bytes of the k-th part (default: a flat gray JPEG of ``size``); tests pass their
+    own to vary brightness or to send garbage."""
+
+    def __init__(
+        self,
+        port: int = 0,
+        fps: float = 15.0,
+        size: tuple[int, int] = (160, 120),
+        part: Callable[[int], bytes] | None = None,
+    ) -> None:
         import cv2
 
+        def gray(k: int) -> bytes:
+            img = np.full((size[1], size[0], 3), 70 + (k % 20), dtype=np.uint8)
+            return cv2.imencode(".jpg", img)[1].tobytes()
+
         server = self
+        self.part = part or gray
         self.stopping = threading.Event()
 
         class Handler(BaseHTTPRequestHandler):
@@ -76,9 +91,7 @@ class MjpegServer:
                 k = 0
                 try:
                     while not server.stopping.is_set():
-                        img = np.full((size[1], size[0], 3), 70 + (k % 20), dtype=np.uint8)
-                        _, jpg = cv2.imencode(".jpg", img)
-                        data = jpg.tobytes()
+                        data = server.part(k)
                         self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
                         self.wfile.write(f"Content-Length: {len(data)}\r\n\r\n".encode() + data + b"\r\n")
                         k += 1

@@ -7,7 +7,6 @@ offline whisper tiny.en gets 0.0 on this clip).
 
 from __future__ import annotations
 
-import re
 import threading
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from realtime.asr import AsrConfig, AsrWorker, FasterWhisperRecognizer, StreamingAsrPolicy
 from realtime.clock import ManualClock
+from realtime.features.transcribe import word_error_rate
 from realtime.sources import AudioFileSource, ReplayConfig, ReplayTimeline, decode_audio
 from realtime.types import AudioChunk
 
@@ -24,18 +24,6 @@ WER_MAX = 0.10
 SR = 16000
 
 
-def wer(reference: str, hypothesis: str) -> float:
-    def norm(s: str) -> list[str]:
-        return re.sub(r"[^\w\s']", " ", s.lower()).split()
-
-    ref, hyp = norm(reference), norm(hypothesis)
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return prev[-1] / len(ref)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +52,7 @@ def test_jfk_in_half_second_chunks(recognizer, jfk):
             words += policy.process()
     words += policy.finish()
     text = " ".join(w.text for w in words)
-    assert wer(reference, text) <= WER_MAX, text
+    assert word_error_rate(reference, text) <= WER_MAX, text
     assert "your country" in text.lower()
     starts = [w.start for w in words]
     assert starts == sorted(starts)
@@ -122,7 +110,7 @@ def test_worker_on_a_file_replayed_clock_stopped(recognizer, jfk):
     worker.stop()
     source.stop()
     words = worker.transcript()
-    assert wer(reference, worker.text()) <= WER_MAX, worker.text()
+    assert word_error_rate(reference, worker.text()) <= WER_MAX, worker.text()
     assert all(10.0 <= w.start and w.committed_at <= 21.0 + 1e-6 for w in words)
     stats = worker.stats()
     assert stats.dropped_s == 0 and stats.committed_words == len(words) and stats.latency_p50_s is not None

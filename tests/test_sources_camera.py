@@ -6,10 +6,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+from helpers_monitor import MjpegServer, wait_for
 
 from model.errors import ConfigError, DeviceError
 from realtime.clock import ManualClock, MonotonicClock
@@ -29,15 +29,6 @@ def write_video(path, n: int, fps: float, size=(64, 48)):
         w.write(np.full((size[1], size[0], 3), (k * 12) % 240, dtype=np.uint8))
     w.release()
     return path
-
-
-def wait_for(pred, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
 
 
 def test_file_clock_stopped_delivers_every_frame_on_media_time(tmp_path):
@@ -118,55 +109,19 @@ def test_open_errors_are_actionable(tmp_path):
 
 
 # ---- MJPEG over HTTP ---------------------------------------------------------------------------------------
-class MjpegServer:
-    """multipart/x-mixed-replace JPEG stream on 127.0.0.1:port; ``level`` sets the frame brightness."""
+def camera_server(port: int = 0, level: int = 80) -> MjpegServer:
+    """An MJPEG camera on 127.0.0.1:port whose 64×48 frames have brightness ``level`` and a digit."""
 
-    def __init__(self, port: int = 0, level: int = 80, fps: float = 20.0) -> None:
-        self.level = level
-        server = self
+    def part(k: int) -> bytes:
+        img = np.full((48, 64, 3), level, dtype=np.uint8)
+        cv2.putText(img, str(k % 10), (20, 35), cv2.FONT_HERSHEY_SIMPLEX, 1, (255, 255, 255))
+        return cv2.imencode(".jpg", img)[1].tobytes()
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-                self.end_headers()
-                k = 0
-                try:
-                    while not server.stopping.is_set():
-                        img = np.full((48, 64, 3), server.level, dtype=np.uint8)
-                        cv2.putText(img, str(k % 10), (20, 35), cv2.FONT_HERSHEY_SIMPLEX, 1, (255, 255, 255))
-                        _, jpg = cv2.imencode(".jpg", img)
-                        data = jpg.tobytes()
-                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n")
-                        self.wfile.write(f"Content-Length: {len(data)}\r\n\r\n".encode() + data + b"\r\n")
-                        k += 1
-                        time.sleep(1.0 / fps)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-        self.stopping = threading.Event()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True, name="mjpeg-server")
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/stream.mjpg"
-
-    def close(self) -> None:
-        self.stopping.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5.0)
+    return MjpegServer(port=port, fps=20.0, part=part)
 
 
 def test_mjpeg_stream_survives_the_server_going_away(tmp_path):
-    server = MjpegServer(level=60)
+    server = camera_server(level=60)
     url, port = server.url, server.port
     cam = CameraSource(
         CameraConfig(
@@ -192,7 +147,7 @@ def test_mjpeg_stream_survives_the_server_going_away(tmp_path):
         time.sleep(1.0)
         assert cam.is_running  # no crash while it is gone
 
-        server = MjpegServer(port=port, level=200)  # … and comes back on the same address
+        server = camera_server(port=port, level=200)  # … and comes back on the same address
         assert wait_for(lambda: cam.status is SourceStatus.RUNNING, 15.0)
         last = cam.stats().delivered
         assert wait_for(lambda: cam.stats().delivered > last + 3, 5.0)

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers_monitor import wait_for
 from helpers_pulse import pulse_available, pulse_null_sink, write_wav
 
 from model.errors import DeviceError
@@ -143,15 +144,6 @@ def test_no_input_device_error_names_the_alternatives():
         resolve_device(_NoDevices(), "default")
     msg = str(err.value)
     assert "no audio input device" in msg and "PulseAudio" in msg and "ALSA" in msg and "--mic PATH" in msg
-
-
-def wait_for(pred, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 def test_microphone_reconnects_when_the_sound_server_restarts():

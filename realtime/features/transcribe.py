@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -95,14 +96,13 @@ def transcribe_file(
     return transcribe_samples(read_audio(path), model, config=config)
 
 
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """WER after lower-casing and stripping punctuation (Levenshtein over words / reference length)."""
-    import re
+def normalize_words(text: str) -> list[str]:
+    """Words as WER scores them: lower-cased, punctuation stripped (apostrophes kept)."""
+    return re.sub(r"[^\w\s']", " ", text.lower()).split()
 
-    def norm(s: str) -> list[str]:
-        return re.sub(r"[^\w\s']", " ", s.lower()).split()
 
-    ref, hyp = norm(reference), norm(hypothesis)
+def token_error_rate(ref: list[str], hyp: list[str]) -> float:
+    """Levenshtein distance between two word lists / reference length (empty reference: 0 or 1)."""
     if not ref:
         return 0.0 if not hyp else 1.0
     prev = list(range(len(hyp) + 1))
@@ -112,3 +112,8 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
         prev = cur
     return prev[-1] / len(ref)
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """WER after lower-casing and stripping punctuation (Levenshtein over words / reference length)."""
+    return token_error_rate(normalize_words(reference), normalize_words(hypothesis))
