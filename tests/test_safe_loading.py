@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import itertools
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,43 @@ def test_the_cache_unpickler_allows_only_plain_project_dataclasses(tmp_path: Pat
     with pytest.raises(DataFormatError, match=r"torn\.pkl"):
         safe_load_cache(torn)
     assert RAN == []
+
+
+def _patched_object_array_pickle(shape_n: int, obj_flags: int | None = None) -> bytes:
+    """A protocol-4 pickle of a 1-element object array with the shape's length (and optionally the object
+    dtype's flags) overwritten: what one damaged byte in a dataset file does."""
+    import pickle
+    import pickletools
+
+    import numpy as np
+
+    raw = bytearray(pickle.dumps({"id": np.array(["v0"], dtype=object)}, protocol=4))
+    ops = list(pickletools.genops(bytes(raw)))
+    for (op, arg, pos), (nxt, _, _) in itertools.pairwise(ops):
+        if op.name == "BININT1" and arg == 1 and nxt.name == "TUPLE1":
+            raw[pos + 1] = shape_n  # the shape (1,) → (shape_n,)
+        if obj_flags is not None and op.name == "BININT1" and arg == 63:
+            raw[pos + 1] = obj_flags  # the object dtype's flags
+    return bytes(raw)
+
+
+@pytest.mark.parametrize("case", ["shape", "dtype flags"])
+def test_a_damaged_object_array_is_refused_not_a_crash(tmp_path: Path, case: str) -> None:
+    """numpy reads past the element list of an object array whose shape was damaged (a segfault found by
+    the fuzz test); the loader must refuse it with its own error. Run in a child: a regression crashes."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.pkl"
+    bad.write_bytes(_patched_object_array_pickle(209) if case == "shape" else _patched_object_array_pickle(1, 0))
+    good = tmp_path / "good.pkl"
+    good.write_bytes(_patched_object_array_pickle(1))
+    code = (
+        "import sys\nfrom model.data.safe_pickle import safe_load_pickle\nfrom model.errors import DataFormatError\n"
+        "print(safe_load_pickle(sys.argv[2])['id'].tolist())\n"
+        "try:\n    safe_load_pickle(sys.argv[1])\nexcept DataFormatError as e:\n    print('REFUSED', e)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code, str(bad), str(good)], capture_output=True, text=True,
+                         timeout=60, cwd=REPO)  # fmt: skip
+    assert res.returncode == 0, (res.returncode, res.stderr[-2000:])
+    assert "['v0']" in res.stdout and "REFUSED" in res.stdout and "bad.pkl" in res.stdout, res.stdout
