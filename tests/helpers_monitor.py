@@ -48,6 +48,23 @@ def ffmpeg(*args: str) -> None:
     subprocess.run([exe, "-nostdin", "-v", "error", "-y", *args], check=True, timeout=120)
 
 
+def crema_concat(crema_dir: Path, out: Path, size: str, faststart: bool = False) -> Path:
+    """Three CREMA-D clips of actor 1001 ("Don't forget a jacket": happy, sad, neutral) back to back as one
+    6 s mp4 with a face and speech (mpeg4 + aac, 30 fps, ``size`` e.g. "320:240", 16 kHz audio)."""
+    names = ["1001_DFA_HAP_XX.flv", "1001_DFA_SAD_XX.flv", "1001_DFA_NEU_XX.flv"]
+    args: list[str] = []
+    for n in names:
+        args += ["-i", str(crema_dir / n)]
+    chains = "".join(
+        f"[{i}:v]fps=30,scale={size},setsar=1[v{i}];[{i}:a]aresample=16000[a{i}];" for i in range(3)
+    )
+    chains += "".join(f"[v{i}][a{i}]" for i in range(3)) + "concat=n=3:v=1:a=1[v][a]"
+    extra = ["-movflags", "+faststart"] if faststart else []
+    ffmpeg(*args, "-filter_complex", chains, "-map", "[v]", "-map", "[a]", "-c:v", "mpeg4", "-q:v", "4",
+           "-c:a", "aac", *extra, str(out))  # fmt: skip
+    return out
+
+
 def wait_for(pred, timeout: float, step: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

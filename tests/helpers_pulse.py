@@ -130,3 +130,18 @@ def write_wav(path: str | Path, samples, rate: int = 16000) -> Path:
 
     sf.write(str(path), np.asarray(samples, dtype=np.float32), rate, subtype="PCM_16")
     return Path(path)
+
+
+def start_on_pulse(pipeline, attempts: int = 3, pause_s: float = 1.0) -> None:
+    """Start a pipeline whose microphone is the PulseAudio null sink; a freshly started PulseAudio may not
+    list its source yet under load, so a DeviceError is retried ``attempts`` times in all."""
+    from model.errors import DeviceError
+
+    for attempt in range(attempts):
+        try:
+            pipeline.start()
+            return
+        except DeviceError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(pause_s)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from helpers_faults import GarbageMjpegServer, SlowRecognizer, corrupt_bytes, write_float_wav
 from helpers_monitor import (
+    crema_concat,
     ffmpeg,
     file_pipeline,
     make_checkpoint,
@@ -44,19 +45,8 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def crema_clip(shared_data, tmp_path_factory) -> Path:
     """Three CREMA-D clips ("Don't forget a jacket") back to back: 6 s, a face and speech (mpeg4 + aac)."""
-    d = shared_data / "media" / "crema_d"
     out = tmp_path_factory.mktemp("clip") / "crema3.mp4"
-    names = ["1001_DFA_HAP_XX.flv", "1001_DFA_SAD_XX.flv", "1001_DFA_NEU_XX.flv"]
-    args: list[str] = []
-    for n in names:
-        args += ["-i", str(d / n)]
-    chains = "".join(
-        f"[{i}:v]fps=30,scale=320:240,setsar=1[v{i}];[{i}:a]aresample=16000[a{i}];" for i in range(3)
-    )
-    chains += "".join(f"[v{i}][a{i}]" for i in range(3)) + "concat=n=3:v=1:a=1[v][a]"
-    ffmpeg(*args, "-filter_complex", chains, "-map", "[v]", "-map", "[a]", "-c:v", "mpeg4", "-q:v", "4",
-           "-c:a", "aac", "-movflags", "+faststart", str(out))  # fmt: skip
-    return out
+    return crema_concat(shared_data / "media" / "crema_d", out, "320:240", faststart=True)
 
 
 def _decode(path: Path) -> np.ndarray:

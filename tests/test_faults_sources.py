@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 from helpers_faults import corrupt_bytes
 from helpers_monitor import ffmpeg, make_checkpoint, pipeline_threads, wait_for
-from helpers_pulse import pulse_available, pulse_null_sink
+from helpers_pulse import pulse_available, pulse_null_sink, start_on_pulse
 
-from model.errors import DeviceError
 from realtime.clock import MonotonicClock
 from realtime.sources import AudioRing, ReplayTimeline, SourceStatus
 from realtime.sources.audio_file import AudioFileSource
@@ -99,14 +98,7 @@ def test_microphone_stalls_and_resumes_while_the_monitor_runs(tmp_path: Path, sh
                                          "sources.microphone.backoff_max_s=1.0"])  # fmt: skip
         p = build_pipeline(app, mode="live", checkpoint=ckpt, camera=False)
         try:
-            for attempt in range(3):  # a freshly started PulseAudio may not list its source yet under load
-                try:
-                    p.start()
-                    break
-                except DeviceError:
-                    if attempt == 2:
-                        raise
-                    time.sleep(1.0)
+            start_on_pulse(p)
             mic = p.sources.audio
             assert wait_for(lambda: mic.stats().delivered > 20, 30)
             pulse.pactl("suspend-sink", "S", "1")  # the device goes to sleep

@@ -3,14 +3,11 @@ comes back, stop/start, audio overflow in a fast replay, and a real PulseAudio m
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from helpers_monitor import MjpegServer, file_pipeline, make_checkpoint, pipeline_threads, wait_for
-from helpers_pulse import pulse_available, pulse_null_sink
+from helpers_pulse import pulse_available, pulse_null_sink, start_on_pulse
 
 from mmcl.app_config import load_app_config
-from model.errors import DeviceError
 from realtime.pipeline.session import build_pipeline
 
 pytestmark = pytest.mark.slow
@@ -96,14 +93,7 @@ def test_live_microphone_through_pulseaudio(checkpoint, shared_data, tmp_path) -
         app = load_app_config(overrides=["sources.microphone.device=default"])
         p = build_pipeline(app, mode="live", checkpoint=checkpoint, camera=False)
         try:
-            for attempt in range(3):  # a freshly started PulseAudio may not list its source yet under load
-                try:
-                    p.start()
-                    break
-                except DeviceError:
-                    if attempt == 2:
-                        raise
-                    time.sleep(1.0)
+            start_on_pulse(p)
             player = pulse.play(wav)
             assert wait_for(
                 lambda: "country" in " ".join(w.text for w in p.snapshot().transcript).lower(), 60

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers_monitor import ffmpeg, file_pipeline, make_checkpoint, pipeline_threads
+from helpers_monitor import crema_concat, ffmpeg, file_pipeline, make_checkpoint, pipeline_threads
 
 from realtime.pipeline.eventlog import read_events
 
@@ -22,19 +22,8 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def crema_clip(shared_data, tmp_path_factory):
     """Three CREMA-D clips ("Don't forget a jacket", happy/sad/neutral) back to back: 6 s, face + speech."""
-    d = shared_data / "media" / "crema_d"
     out = tmp_path_factory.mktemp("clip") / "crema3.mp4"
-    names = ["1001_DFA_HAP_XX.flv", "1001_DFA_SAD_XX.flv", "1001_DFA_NEU_XX.flv"]
-    args: list[str] = []
-    for n in names:
-        args += ["-i", str(d / n)]
-    chains = "".join(
-        f"[{i}:v]fps=30,scale=480:360,setsar=1[v{i}];[{i}:a]aresample=16000[a{i}];" for i in range(3)
-    )
-    chains += "".join(f"[v{i}][a{i}]" for i in range(3)) + "concat=n=3:v=1:a=1[v][a]"
-    ffmpeg(*args, "-filter_complex", chains, "-map", "[v]", "-map", "[a]", "-c:v", "mpeg4", "-q:v", "4",
-           "-c:a", "aac", str(out))  # fmt: skip
-    return out
+    return crema_concat(shared_data / "media" / "crema_d", out, "480:360")
 
 
 def test_clock_stopped_replay_of_a_real_clip_end_to_end(checkpoint, crema_clip, tmp_path) -> None:
