@@ -86,14 +86,22 @@ def default_model_data(out: Path) -> tuple[Path, Path]:
     """The shipped default checkpoint and its held-out data, composed by its recipe from the cached items
     (``mmcl train-default`` must have run here, so that the items are cached)."""
     from mmcl.recipes.build import build_items
-    from mmcl.recipes.compose import compose_dataset
+    from mmcl.recipes.compose import Composer
     from mmcl.recipes.config import load_recipe_config
+    from mmcl.recipes.cv import as_data
+    from mmcl.recipes.default_model import TRAIN_SOURCES
     from model.pretrained import default_checkpoint_path
+    from realtime.features.speaker import load_prior
 
     path = out / "default_data.pkl"
     if not path.is_file():
         cfg = load_recipe_config()
-        data = compose_dataset(build_items(cfg, None, with_eval=False), cfg.compose, cfg.seed)
+        built = build_items(cfg, None, with_eval=False)
+        items = [it for s in TRAIN_SOURCES for it in built.of(s)]
+        prior = load_prior()
+        dev = Composer(cfg.compose, prior, cfg.seed, train=True).compose([i for i in items if i.split == "dev"])
+        test = Composer(cfg.compose, prior, cfg.seed, train=False).compose([i for i in items if i.split == "test"])
+        data = as_data(dev, test)
         out.mkdir(parents=True, exist_ok=True)
         write_mmsa(data, path)
     return default_checkpoint_path(), path

@@ -82,7 +82,8 @@ class TrainConfig:
     contrastive_weight: float = 0.1  # λ in L = L_task + λ·L_CL
     temperature: float = 0.1  # InfoNCE temperature
     regression_loss: Literal["l1", "mse"] = "l1"
-    select_metric: str = "auto"  # auto: mae (regression) / f1 (classification); or any metric key
+    # auto: mae (regression) / f1 (classification); or any metric key; last: the final epoch, no selection
+    select_metric: str = "auto"
     num_threads: int = 0  # torch intra-op threads (0 = torch's default)
     device: str = "cpu"
     deterministic: bool = True

@@ -110,7 +110,9 @@ def fit(
         torch.set_num_threads(tcfg.num_threads)
     info = TaskInfo.from_data(data)
     model = build_model(mcfg, data).to(tcfg.device)
-    metric = info.default_select_metric() if tcfg.select_metric == "auto" else tcfg.select_metric
+    # "last": keep the final epoch (no selection on the validation split, e.g. when it is a CV fold)
+    keep_last = tcfg.select_metric == "last"
+    metric = info.default_select_metric() if tcfg.select_metric in ("auto", "last") else tcfg.select_metric
     higher = higher_is_better(metric)
     optim = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
     train = data.splits["train"]
@@ -149,7 +151,7 @@ def fit(
         if metric not in valid:
             raise ConfigError(f"train.select_metric '{metric}' is not computed here; choose one of {sorted(valid)}")
         value = valid[metric]
-        improved = _is_better(value, best, higher)
+        improved = keep_last or _is_better(value, best, higher)
         if improved:
             best, best_epoch, since_best = value, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
@@ -160,7 +162,7 @@ def fit(
         history.append(record)
         if on_epoch:
             on_epoch(epoch, tcfg.epochs, record)
-        if since_best >= tcfg.patience:
+        if since_best >= tcfg.patience and not keep_last:
             log.info("early stop at epoch %d (best %s=%.4f at epoch %d)", epoch, metric, best, best_epoch)
             break
     if best_state is not None:

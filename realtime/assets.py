@@ -121,6 +121,8 @@ def expression_model_path() -> Path:
 def sentiment_head_path() -> Path:
     """sentimentai-py's packaged neg/neu/pos logistic head for e5-small (JSON)."""
     return _package_file(
-        "sentimentai-py", "sentimentai/scoring/logistic/2.0/e5-small.json", "pip install --no-deps sentimentai-py==2.0.0",
+        "sentimentai-py",
+        "sentimentai/scoring/logistic/2.0/e5-small.json",
+        "pip install --no-deps sentimentai-py==2.0.0",
         "MMCL_SENTIMENT_HEAD",
     )

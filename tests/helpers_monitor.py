@@ -20,25 +20,26 @@ def pipeline_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith(PIPELINE_THREAD_PREFIXES)]
 
 
-def make_checkpoint(path: Path, task: str = "regression", seed: int = 0) -> Path:
-    """A small real MMCL checkpoint on the live feature set (random weights, fixed seed)."""
+def make_checkpoint(path: Path, task: str = "regression", seed: int = 0, version: str | None = None) -> Path:
+    """A small real MMCL checkpoint on a live feature set (default: the default one; random weights)."""
     import torch
 
     from model.checkpoint import save_checkpoint
     from model.config import ModelConfig
     from model.evaluate import TaskInfo
-    from model.featureset import LIVE_FEATURE_SET
+    from model.featureset import LIVE_FEATURE_SET, live_feature_set
     from model.mmcl import MMCL
 
+    fs = live_feature_set(version) if version else LIVE_FEATURE_SET
+    dims = {"dim_vision": fs.dims["vision"], "dim_audio": fs.dims["audio"], "dim_text": fs.dims["text"]}
     torch.manual_seed(seed)
     if task == "regression":
-        cfg = ModelConfig(dim_vision=56, dim_audio=34, dim_text=384, d_model=32, n_heads=4, head_hidden=32)
+        cfg = ModelConfig(**dims, d_model=32, n_heads=4, head_hidden=32)
         info = TaskInfo(task="regression", label_kind="msa")
     else:
-        cfg = ModelConfig(dim_vision=56, dim_audio=34, dim_text=384, d_model=32, n_heads=4, head_hidden=32,
-                          task="classification", num_classes=3)  # fmt: skip
+        cfg = ModelConfig(**dims, d_model=32, n_heads=4, head_hidden=32, task="classification", num_classes=3)
         info = TaskInfo(task="classification", label_kind="msa", num_classes=3)
-    save_checkpoint(path, MMCL(cfg).eval(), task=info, feature_set=LIVE_FEATURE_SET)
+    save_checkpoint(path, MMCL(cfg).eval(), task=info, feature_set=fs)
     return path
 
 
@@ -136,13 +137,16 @@ class MjpegServer:
 _MODELS: dict[str, object] = {}
 
 
-def shared_text_embedder():
-    """One MiniLM embedder per test process (loading it costs seconds)."""
-    if "text" not in _MODELS:
-        from realtime.features.text import TextEmbedder
+def shared_text_embedder(version: str | None = None):
+    """One phrase embedder per feature set and test process (loading one costs seconds)."""
+    from model.featureset import LIVE_FEATURE_SET
 
-        _MODELS["text"] = TextEmbedder()
-    return _MODELS["text"]
+    version = version or LIVE_FEATURE_SET.version
+    if f"text/{version}" not in _MODELS:
+        from realtime.features.text import text_embedder_for
+
+        _MODELS[f"text/{version}"] = text_embedder_for(version)
+    return _MODELS[f"text/{version}"]
 
 
 def shared_recognizer():
@@ -177,5 +181,7 @@ def file_pipeline(
     app = load_app_config(overrides=[*ov, *(overrides or [])])
     return build_pipeline(
         app, mode="replay", checkpoint=checkpoint, camera=camera is not None, audio=audio is not None,
-        embedder_factory=shared_text_embedder, recognizer=shared_recognizer() if audio else None,
+        # read when the text worker starts: build_pipeline has set the checkpoint's feature set by then
+        embedder_factory=lambda: shared_text_embedder(app.features.feature_set),
+        recognizer=shared_recognizer() if audio else None,
     )  # fmt: skip

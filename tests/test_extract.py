@@ -14,7 +14,6 @@ import pytest
 
 from model.errors import DataFormatError
 from model.featureset import LIVE_FEATURE_SET
-from realtime.features.audio import AudioFeatureExtractor
 from realtime.features.config import FeatureConfig
 from realtime.features.dataset import assign_splits, read_labels, sign_class
 from realtime.features.extract import OfflineExtractor, segment_windows
@@ -23,6 +22,7 @@ from realtime.features.media import iter_frames, read_audio
 from realtime.features.text import WordTextTrack
 from realtime.features.transcribe import load_whisper, transcribe_samples
 from realtime.features.vision import FaceFeatureExtractor
+from realtime.features.voice import voice_extractor_for
 from realtime.types import AudioChunk, Frame
 
 TEXT_TOL = 1e-5  # MiniLM batch padding; vision and audio must match exactly
@@ -39,14 +39,19 @@ def extractor() -> OfflineExtractor:
     ex.close()
 
 
-def test_offline_and_streaming_paths_give_the_same_window(extractor, shared_data) -> None:
+@pytest.mark.parametrize("version", ["live-v1", "live-v2"])
+def test_offline_and_streaming_paths_give_the_same_window(version, extractor, shared_data) -> None:
+    """Every column of both feature sets: `mmcl extract`'s path equals the live workers' path."""
     path = shared_data / "media" / "crema_d" / "1001_DFA_HAP_XX.flv"
-    cfg = extractor.config
+    cfg = FeatureConfig(feature_set=version)
+    dims = cfg.live_set.dims
+    offline_ex = extractor if extractor.config.feature_set == version else OfflineExtractor(cfg)
     # Offline: the file path used by `mmcl extract`.
-    ff = extractor.file_features(path)
+    ff = offline_ex.file_features(path)
     (offline,) = segment_windows(ff, None, None, cfg)
     n = offline.n_real
-    assert n == math.ceil(ff.duration * 10 - 1e-6) and offline.vision.shape == (50, 56)
+    assert n == math.ceil(ff.duration * 10 - 1e-6) and offline.vision.shape == (50, dims["vision"])
+    assert offline.audio.shape == (50, dims["audio"]) and offline.text.shape == (50, dims["text"])
 
     # Online: what the live workers do with a camera/microphone that replays this recording.
     face = FaceFeatureExtractor(cfg)  # its own tracker, as in a face worker
@@ -54,17 +59,17 @@ def test_offline_and_streaming_paths_give_the_same_window(extractor, shared_data
     vision = [face.process(f.image, f.t) for f in frames]
     face.close()
     samples = read_audio(path)
-    voice, steps = AudioFeatureExtractor(cfg), []
+    voice, steps = voice_extractor_for(cfg), []
     for i in range(0, len(samples), 1024):  # 64 ms chunks, like PyAudio's callback
         steps += voice.push(AudioChunk(samples[i : i + 1024], t=i / 16000))
     steps += voice.flush()
     words = transcribe_samples(samples, load_whisper(cfg.whisper_cpu_threads), config=cfg)
-    track, text = WordTextTrack(extractor.embedder), []
+    track, text = WordTextTrack(offline_ex.embedder), []
     for w in words:  # committed one word at a time
         text += track.add([w])
 
     # The window assembler: buffers of recent samples, resampled onto the same grid.
-    vbuf, abuf, tbuf = SampleBuffer(56), SampleBuffer(34), SampleBuffer(384)
+    vbuf, abuf, tbuf = SampleBuffer(dims["vision"]), SampleBuffer(dims["audio"]), SampleBuffer(dims["text"])
     for s in vision:
         vbuf.add(s.t, s.values, s.valid)
     for s in steps:
@@ -85,6 +90,9 @@ def test_offline_and_streaming_paths_give_the_same_window(extractor, shared_data
     # and the recording is really there
     assert vm.mean() > 0.9 and am.any() and tm.any()
     assert "forget" in offline.raw_text.lower()
+    assert np.isfinite(offline.vision).all() and np.isfinite(offline.audio).all() and np.isfinite(offline.text).all()
+    if offline_ex is not extractor:
+        offline_ex.close()
 
 
 def test_a_video_without_a_face_gives_masked_vision_steps(extractor, tmp_path: Path) -> None:
@@ -97,7 +105,8 @@ def test_a_video_without_a_face_gives_masked_vision_steps(extractor, tmp_path: P
     (win,) = segment_windows(ff, None, None, extractor.config)
     assert not win.vision_mask.any() and not win.vision.any()
     assert win.audio_mask[: win.n_real].mean() > 0.8  # the tone is loud
-    assert np.exp(win.audio[5, 26]) == pytest.approx(220, rel=0.02)  # log_f0_hz of the 220 Hz tone
+    f0 = extractor.config.live_set.audio.index("spk_log_f0_hz")  # raw (before the speaker normaliser)
+    assert np.exp(ff.audio_raw[5, f0]) == pytest.approx(220, rel=0.02)  # log_f0_hz of the 220 Hz tone
 
 
 def test_silent_audio_gives_masked_audio_and_text(extractor, shared_data, tmp_path: Path) -> None:
@@ -213,7 +222,7 @@ def test_mmcl_extract_writes_an_mmsa_pickle_with_the_declared_shapes(extracted) 
         s = data[name]
         n = len(s["id"])
         total += n
-        for m, d in (("vision", 56), ("audio", 34), ("text", 384)):
+        for m, d in LIVE_FEATURE_SET.dims.items():
             assert s[m].shape == (n, 50, d) and s[m].dtype == np.float32 and np.isfinite(s[m]).all()
             assert s[f"{m}_mask"].shape == (n, 50) and s[f"{m}_mask"].dtype == np.uint8
             assert s[f"{m}_lengths"].shape == (n,)
@@ -271,5 +280,27 @@ def test_the_model_loader_accepts_the_pickle(extracted) -> None:
 
     _, _, out, _ = extracted
     data = loading.load_dataset(DataConfig(path=str(out)))
-    assert data.dims == {"vision": 56, "audio": 34, "text": 384} and data.seq_len == 50
+    assert data.dims == LIVE_FEATURE_SET.dims == {"vision": 63, "audio": 418, "text": 387} and data.seq_len == 50
     assert sum(len(s) for s in data.splits.values()) == 5
+
+
+def test_extract_features_flag_writes_the_older_feature_set(shared_data, tmp_path: Path) -> None:
+    """`mmcl extract --features live-v1` (for checkpoints trained on it) writes live-v1 columns."""
+    from typer.testing import CliRunner
+
+    from mmcl.cli import app
+    from model.featureset import LIVE_V1
+
+    clip = shared_data / "media" / "crema_d" / "1001_DFA_NEU_XX.flv"
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"path,start,end,label,split\n{clip},,,0,train\n")
+    out = tmp_path / "v1.pkl"
+    res = CliRunner().invoke(app, ["extract", str(clip), "--labels", str(labels), "--out", str(out),
+                                   "--features", "live-v1"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    data = pickle.loads(out.read_bytes())
+    assert data["feature_set"] == LIVE_V1.to_dict()
+    assert data["train"]["audio"].shape[2] == 34 and data["train"]["vision"].shape[2] == 56
+    bad = CliRunner().invoke(app, ["extract", str(clip), "--labels", str(labels), "--out", str(out),
+                                   "--features", "live-v9"])  # fmt: skip
+    assert bad.exit_code != 0 and "live-v9" in str(bad.output) + str(bad.exception)

@@ -72,7 +72,8 @@ def test_asr_slower_than_real_time_drops_the_oldest_audio_visibly(checkpoint, sh
     ])  # fmt: skip
     slow = SlowRecognizer(shared_recognizer(), delay_s=1.5)
     p = build_pipeline(app_cfg, mode="replay", checkpoint=checkpoint, camera=False,
-                       embedder_factory=shared_text_embedder, recognizer=slow)  # fmt: skip
+                       embedder_factory=lambda: shared_text_embedder(app_cfg.features.feature_set),
+                       recognizer=slow)  # fmt: skip
     pending, statuses, messages = [], set(), set()
     during: list[tuple[float, int, float]] = []  # (elapsed, windows, skipped) while the audio plays
     p.start()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from model.errors import DataFormatError
-from model.featureset import AUDIO_COLUMNS, LIVE_FEATURE_SET
+from model.featureset import AUDIO_COLUMNS, LIVE_V1
 from realtime.features.audio import AUDIO_DIM, AudioFeatureExtractor, audio_steps_of
 from realtime.features.config import FeatureConfig
 from realtime.types import AudioChunk
@@ -34,7 +34,7 @@ def _stream(samples: np.ndarray, sizes, t0: float = 0.0) -> list:
 
 
 def test_columns_are_the_feature_set_columns() -> None:
-    assert AUDIO_DIM == len(AUDIO_COLUMNS) == LIVE_FEATURE_SET.dims["audio"] == 34
+    assert AUDIO_DIM == len(AUDIO_COLUMNS) == LIVE_V1.dims["audio"] == 34
     assert len(set(AUDIO_COLUMNS)) == 34
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from model.errors import DataFormatError
-from model.featureset import LIVE_FEATURE_SET, VISION_COLUMNS
+from model.featureset import LIVE_FEATURE_SET, LIVE_V1, VISION_COLUMNS
 from realtime.features.media import iter_frames
 from realtime.features.vision import VISION_DIM, FaceFeatureExtractor, head_pose_deg
 
@@ -34,9 +34,12 @@ def moud(shared_data, face) -> list[tuple[np.ndarray, object]]:
     return out
 
 
-def test_columns_match_the_feature_set() -> None:
-    assert VISION_DIM == len(VISION_COLUMNS) == LIVE_FEATURE_SET.dims["vision"] == 56
+def test_columns_match_the_feature_set(face) -> None:
+    assert VISION_DIM == len(VISION_COLUMNS) == LIVE_V1.dims["vision"] == 56
     assert VISION_COLUMNS[-1] == "face_present"
+    # live-v2 (the default) = the 56 of live-v1, then the 7 expression probabilities
+    assert LIVE_FEATURE_SET.vision[:56] == VISION_COLUMNS and len(LIVE_FEATURE_SET.vision) == 63
+    assert face.dim == 63
 
 
 def test_faces_are_found_on_most_frames_of_a_real_face_video(moud) -> None:
@@ -44,7 +47,7 @@ def test_faces_are_found_on_most_frames_of_a_real_face_video(moud) -> None:
     assert len(samples) == 300
     assert np.mean([s.valid for s in samples]) >= 0.9
     x = np.stack([s.values for s in samples if s.valid])
-    assert x.shape[1] == 56 and x.dtype == np.float32
+    assert x.shape[1] == LIVE_FEATURE_SET.dims["vision"] and x.dtype == np.float32
     assert (x[:, :52] >= 0).all() and (x[:, :52] <= 1).all()
     assert (x[:, COL["face_present"]] == 1).all()
     pose = x[:, [YAW, PITCH, ROLL]]
@@ -122,7 +125,7 @@ def test_a_frame_without_a_face_is_invalid_and_zero(face, shared_data) -> None:
     face.reset()
     for frame in (np.zeros((480, 640, 3), np.uint8), rng.integers(0, 255, (360, 480, 3), dtype=np.uint8)):
         s = face.process(frame, 0.0)
-        assert not s.valid and s.values.shape == (56,) and not s.values.any()
+        assert not s.valid and s.values.shape == (63,) and not s.values.any()
     # a real photograph with the face cut away (the top-left corner of a portrait: wall and hair)
     img = cv2.imread(str(shared_data / "media" / "faces" / "obama.jpg"))
     corner = np.ascontiguousarray(img[:200, :200])
@@ -140,8 +143,8 @@ def test_timestamps_that_do_not_increase_are_bumped_not_fatal(face) -> None:
 
 def test_gray_and_bgra_frames_are_accepted_and_other_input_is_a_clear_error(face) -> None:
     face.reset()
-    assert face.process(np.zeros((120, 160), np.uint8), 0.0).values.shape == (56,)
-    assert face.process(np.zeros((120, 160, 4), np.uint8), 0.1).values.shape == (56,)
+    assert face.process(np.zeros((120, 160), np.uint8), 0.0).values.shape == (63,)
+    assert face.process(np.zeros((120, 160, 4), np.uint8), 0.1).values.shape == (63,)
     with pytest.raises(DataFormatError, match="uint8"):
         face.process(np.zeros((120, 160, 3), np.float32), 0.2)
     with pytest.raises(DataFormatError, match="H×W×3"):

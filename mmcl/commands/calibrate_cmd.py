@@ -431,7 +431,6 @@ def baseline(
     transform).
     """
     from calibration.baseline import baseline_from_samples, save_baseline
-    from model.featureset import LIVE_FEATURE_SET
     from realtime.sources.factory import audio_spec_is_file
 
     if duration <= 0:
@@ -467,12 +466,11 @@ def baseline(
         "camera": cfg.sources.camera.source if use_camera else None,
         "microphone": cfg.sources.microphone.device if use_audio else None,
     }
+    fs = cfg.features.live_set  # the feature set recorded (features.feature_set; live-v2 unless set)
     base = baseline_from_samples(
-        LIVE_FEATURE_SET,
-        np.asarray(collector.vision, dtype=np.float64).reshape(-1, len(LIVE_FEATURE_SET.vision))
-        if use_camera
-        else None,
-        np.asarray(collector.audio, dtype=np.float64).reshape(-1, len(LIVE_FEATURE_SET.audio)) if use_audio else None,
+        fs,
+        np.asarray(collector.vision, dtype=np.float64).reshape(-1, len(fs.vision)) if use_camera else None,
+        np.asarray(collector.audio, dtype=np.float64).reshape(-1, len(fs.audio)) if use_audio else None,
         min_face_frames=cfg.calibration.baseline_min_face_frames,
         min_voice_steps=cfg.calibration.baseline_min_voice_steps,
         duration_s=collector.span if files else wall,

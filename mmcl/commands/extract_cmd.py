@@ -39,6 +39,10 @@ def extract(
         Path | None,
         typer.Option("--record-calib", help="Also save the train+valid windows as quantisation calibration shards."),
     ] = None,
+    features: Annotated[
+        str | None,
+        typer.Option("--features", help="Live feature set: live-v2 (default) or live-v1 (for old checkpoints)."),
+    ] = None,
     config: Annotated[
         list[Path] | None, typer.Option("--config", help="App config YAML (features: section); repeatable.")
     ] = None,
@@ -62,7 +66,8 @@ def extract(
 
     if split_by not in ("file", "segment"):
         raise DataFormatError(f"--split-by must be file or segment, got {split_by!r}")
-    cfg = load_app_config(list(config or []), list(overrides or [])).features
+    extra = [f"features.feature_set={features}"] if features else []
+    cfg = load_app_config(list(config or []), [*list(overrides or []), *extra]).features
     rows = read_labels(labels)
     files = find_media(list(inputs))
     if not files:

@@ -28,7 +28,9 @@ def register(app: typer.Typer) -> None:
             None, "--cache", help="Feature cache (default ~/.cache/mmcl-live/recipe); re-runs reuse it."
         ),
         limit: int = typer.Option(None, "--limit", help="At most N items per source and split (smoke runs)."),
-        epochs: int = typer.Option(None, "--epochs", help="Maximum epochs per model size (early stopping)."),
+        epochs: int = typer.Option(None, "--epochs", help="Epochs of every training (the last one is kept)."),
+        folds: int = typer.Option(None, "--folds", help="Person-grouped CV folds (default: the recipe's)."),
+        jobs: int = typer.Option(1, "--jobs", help="Trainings run at once during CV (one CPU thread each)."),
         seed: int = typer.Option(None, "--seed", help="Seed of every random choice (default 0)."),
         config: Path = typer.Option(
             None, "--config", help="Recipe YAML (default configs/recipes/default_model.yaml)."
@@ -41,7 +43,8 @@ def register(app: typer.Typer) -> None:
         ),
         quiet: bool = typer.Option(False, "--quiet-progress", help="No progress bars."),
     ) -> None:
-        """Build the training set through the live extractors, train MMCL sizes, keep the best, evaluate."""
+        """Build the data through the live extractors, cross-validate MMCL variants and baselines by person,
+        train the chosen one on every development group, score the held-out groups once, save."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         from mmcl.recipes.config import load_recipe_config
@@ -53,7 +56,9 @@ def register(app: typer.Typer) -> None:
             if value is not None:
                 overrides[key] = str(value) if isinstance(value, Path) else value
         if epochs is not None:
-            overrides["train"] = {"epochs": epochs}
+            overrides["train"] = {"epochs": epochs, "patience": epochs}
+        if folds is not None:
+            overrides["protocol"] = {"folds": folds}
         if seed is not None:
             overrides.setdefault("train", {})["seed"] = seed
         cfg = load_recipe_config(config, overrides)
@@ -83,13 +88,14 @@ def register(app: typer.Typer) -> None:
 
         with bars:
             result = run_recipe(cfg, out, progress=on_item, training=training, media_eval=media_eval,
-                                install=install)  # fmt: skip
+                                install=install, jobs=jobs)  # fmt: skip
         stdout.print(
             f"wrote {result.checkpoint} ({result.parameters:,} parameters, "
             f"{result.size_bytes / 1e6:.2f} MB), {out / 'report.md'}, {out / 'recipe_result.json'}; "
             f"times {result.seconds} s",
             highlight=False,
         )
-        stdout.print(summary_table(result.evaluation), highlight=False)
+        stdout.print(f"chosen: {result.chosen['reason']}", highlight=False)
+        stdout.print(summary_table(result), highlight=False)
         if result.installed:
             stdout.print(f"installed as {result.installed}", highlight=False)

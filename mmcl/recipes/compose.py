@@ -1,51 +1,80 @@
-"""Cut live-sized windows from the items and combine modalities into training samples.
+"""Cut live-sized windows from the items and combine modalities into samples (feature set live-v2).
 
 Windows (``compose.window_s`` = 5 s, L = 50 steps at 10 Hz, what the monitor feeds the model):
 
-* speech (a spoken sentence or a RAVDESS clip, ``d`` seconds): a clip longer than the window gives its last
-  5 s (the monitor at the end of the utterance); a shorter one ends ``U(0, max_tail_s)`` seconds before the
-  window's end, so the steps before it (and after it) hold no speech and are masked, as live;
+* speech (a spoken sentence, a RAVDESS or pyAudioAnalysis clip, ``d`` seconds): a clip longer than the
+  window gives its last 5 s (the monitor at the end of the utterance); a shorter one ends
+  ``U(0, max_tail_s)`` seconds before the window's end, so the steps around it hold no speech and are
+  masked, as live;
 * face: the 5 s of the moving still (every step has a face).
 
 Sample kinds (the id starts with the kind):
 
-=====  ============================================================  ==============================
-kind   modalities                                                    label
-=====  ============================================================  ==============================
-T      spoken sentence: TTS voice + ASR words; vision masked          the sentence's
-TF     T + a face of the same split whose expression agrees           the sentence's
-V      RAVDESS clip: voice + ASR words (neutral text); vision masked  the clip's emotion valence
-VF     V + a face of the same split whose expression agrees           the clip's
-F      face only (a silent person): audio and text masked             smiling +1.5 / neutral 0
-=====  ============================================================  ==============================
+=====  ===================================================================  ===========================
+kind   modalities                                                           label
+=====  ===================================================================  ===========================
+T0     a rated sentence as clean text (words timed at reading pace)         the sentence's
+T      the sentence spoken (eSpeak NG) + the live ASR's words               the sentence's
+TF     T + a face whose expression agrees                                    the sentence's
+V      a RAVDESS clip: voice + ASR words of its neutral statement           the clip's emotion valence
+Va     V with the words masked (the voice alone)                            the clip's
+VF     V + a face whose expression agrees                                    the clip's
+P      a pyAudioAnalysis clip (voice + words)                               its rated valence
+F      a face only (a silent person): audio and text masked                 smiling +1.5 / neutral 0
+=====  ===================================================================  ===========================
 
-Training split only (``balance_voice``): the windows of positive RAVDESS clips (calm, happy) are repeated
-(each copy with its own offset and face) so positive and negative clips weigh the same.
-
-"Agrees": a smiling face only with speech labelled ≥ ``smile_min_label`` (then with probability
-``smile_prob``), otherwise a neutral face; a neutral face never changes the label. The face and the speech
-come from different people, always from the same split, so no person is in two splits. All randomness
-comes from one seeded generator: the same config gives the same samples.
+* **Speaker sessions** (live-v2 voice): the items keep the raw voice steps; each voice window is
+  normalised by ``realtime.features.speaker.SpeakerNormalizer`` — the shipped prior, then 0 ..
+  ``max_priming_clips`` other recordings of the same speaker (training: a random number; evaluation: all of
+  them up to that number), then the clip itself causally. That is what the monitor does after the person
+  has talked a while.
+* **Talking faces**: with probability ``talking_prob`` a face window's mouth blendshapes get a speech-like
+  movement (jaw opening at a syllable rate, lips following), its label unchanged, so mouth movement alone
+  does not read as a smile.
+* "Agrees": a smiling face only with speech labelled ≥ ``smile_min_label`` (then with probability
+  ``smile_prob``), else a neutral face. Faces and speech come from the same item set (the same side of a
+  CV fold), never across it. All randomness comes from one seeded generator.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from mmcl.recipes.build import BuiltItems
 from mmcl.recipes.config import ComposeConfig
 from mmcl.recipes.items import Item
-from model.data.types import MultimodalData, Split
+from model.data.types import Split
 from model.featureset import LIVE_FEATURE_SET, MODALITIES
 from realtime.features.extract import WindowArrays, window_of
+from realtime.features.speaker import SpeakerNormalizer
 
 log = logging.getLogger(__name__)
 
 HZ = LIVE_FEATURE_SET.step_hz
-KINDS = ("T", "TF", "V", "VF", "F")
+KINDS = ("T0", "T", "TF", "V", "Va", "VF", "P", "F")
+VOICE_SOURCES = ("text", "voice", "pyaa")
+MOUTH = {  # blendshape → share of the jaw movement it follows (speech: the jaw leads, the lips follow)
+    "bs_jawOpen": 1.0, "bs_mouthClose": -0.3, "bs_mouthFunnel": 0.25, "bs_mouthPucker": 0.2,
+    "bs_mouthLowerDownLeft": 0.45, "bs_mouthLowerDownRight": 0.45, "bs_mouthUpperUpLeft": 0.25,
+    "bs_mouthUpperUpRight": 0.25, "bs_mouthStretchLeft": 0.15, "bs_mouthStretchRight": 0.15,
+}  # fmt: skip
+
+
+@dataclass
+class Sample:
+    """One composed window with what the evaluation needs to know about it."""
+
+    kind: str
+    id: str
+    win: WindowArrays
+    label: float
+    source: str
+    group: str
+    meta: dict
 
 
 def speech_window(item: Item, window_s: float, tail_s: float = 0.0) -> WindowArrays:
@@ -62,22 +91,131 @@ def face_window(item: Item, window_s: float) -> WindowArrays:
 
 
 def with_vision(win: WindowArrays, face: WindowArrays) -> WindowArrays:
-    return WindowArrays(win.t_start, face.vision, win.audio, win.text, face.vision_mask, win.audio_mask,
-                        win.text_mask, win.n_real, win.raw_text)  # fmt: skip
+    return dataclasses.replace(win, vision=face.vision, vision_mask=face.vision_mask)
 
 
 def drop(win: WindowArrays, modalities: Sequence[str]) -> WindowArrays:
     """A copy of ``win`` with ``modalities`` masked (features zeroed)."""
     parts = {}
-    for m in MODALITIES:
-        x, mask = getattr(win, m), getattr(win, f"{m}_mask")
-        parts[m] = (np.zeros_like(x), np.zeros_like(mask)) if m in modalities else (x, mask)
-    return WindowArrays(win.t_start, parts["vision"][0], parts["audio"][0], parts["text"][0],
-                        parts["vision"][1], parts["audio"][1], parts["text"][1], win.n_real,
-                        "" if "text" in modalities else win.raw_text)  # fmt: skip
+    for m in modalities:
+        parts[m] = np.zeros_like(getattr(win, m))
+        parts[f"{m}_mask"] = np.zeros_like(getattr(win, f"{m}_mask"))
+    if "text" in modalities:
+        parts["raw_text"] = ""
+    return dataclasses.replace(win, **parts)
 
 
-def windows_to_split(wins: Sequence[WindowArrays], labels: Sequence[float], ids: list[str]) -> Split:
+def talking(win: WindowArrays, rng: np.random.Generator) -> WindowArrays:
+    """``win`` with a speech-like mouth movement added to its face steps (syllables at 3–6 Hz)."""
+    cols = {c: i for i, c in enumerate(LIVE_FEATURE_SET.vision)}
+    t = np.arange(win.vision.shape[0]) / HZ
+    rate, depth = rng.uniform(3.0, 6.0), rng.uniform(0.15, 0.55)
+    jaw = depth * np.abs(np.sin(np.pi * rate * t + rng.uniform(0, np.pi))) * (rng.random(t.size) > 0.15)
+    v = win.vision.copy()
+    for name, share in MOUTH.items():
+        j = cols[name]
+        v[:, j] = np.clip(v[:, j] + share * jaw, 0.0, 1.0)
+    v[~win.vision_mask] = 0.0
+    return dataclasses.replace(win, vision=v.astype(np.float32))
+
+
+def normalise_voice(item: Item, primers: Sequence[Item], prior: np.ndarray) -> Item:
+    """``item`` with its voice steps normalised in a speaker session primed by ``primers`` (raw steps)."""
+    ff = item.ff
+    if ff.audio_raw is None or not len(ff.audio_raw):
+        return item
+    norm = SpeakerNormalizer(prior)
+    for p in primers:
+        if p.ff.audio_raw is not None and len(p.ff.audio_raw):
+            norm.prime(p.ff.audio_raw[p.ff.audio_valid])
+    x = np.stack([norm.apply(r, bool(ok)) for r, ok in zip(ff.audio_raw, ff.audio_valid, strict=True)])
+    return dataclasses.replace(item, ff=dataclasses.replace(ff, audio_x=x))
+
+
+def speaker_of(item: Item) -> str:
+    return str(item.meta.get("speaker") or item.group)
+
+
+class Composer:
+    """Composes the samples of one item set (one side of a fold, or the final test) reproducibly."""
+
+    def __init__(self, cfg: ComposeConfig, prior: np.ndarray, seed: int | Sequence[int], train: bool) -> None:
+        self.cfg, self.prior, self.train = cfg, np.asarray(prior, np.float64), train
+        self.rng = np.random.default_rng([*np.atleast_1d(seed).tolist(), int(train)])
+
+    def _voices(self, items: list[Item]) -> dict[str, Item]:
+        """Every voice item normalised in its speaker's session (id → item)."""
+        by_speaker: dict[str, list[Item]] = {}
+        for it in items:
+            by_speaker.setdefault(speaker_of(it), []).append(it)
+        out = {}
+        for clips in by_speaker.values():
+            for i, it in enumerate(clips):
+                others = clips[:i] + clips[i + 1 :]
+                k = min(len(others), self.cfg.max_priming_clips)
+                if self.train:
+                    k = int(self.rng.integers(0, k + 1))
+                pick = self.rng.permutation(len(others))[:k] if self.train else np.arange(k)
+                out[it.id] = normalise_voice(it, [others[j] for j in pick], self.prior)
+        return out
+
+    def _tail(self) -> float:
+        return float(self.rng.uniform(0.0, self.cfg.max_tail_s)) if self.train else 0.5 * self.cfg.max_tail_s
+
+    def _face(self, faces: list[Item], label: float) -> Item | None:
+        smiling = [f for f in faces if f.meta["expression"] == "smiling"]
+        neutral = [f for f in faces if f.meta["expression"] == "neutral"]
+        smile = label >= self.cfg.smile_min_label and self.rng.random() < self.cfg.smile_prob
+        pool = smiling if smile and smiling else neutral
+        return pool[int(self.rng.integers(len(pool)))] if pool else None
+
+    def _maybe_talking(self, win: WindowArrays) -> WindowArrays:
+        return talking(win, self.rng) if self.rng.random() < self.cfg.talking_prob else win
+
+    def compose(self, items: Sequence[Item]) -> list[Sample]:
+        cfg, out = self.cfg, []
+        voiced = self._voices([it for it in items if it.source in VOICE_SOURCES])
+        faces = [it for it in items if it.source == "face"]
+        face_win = {f.id: face_window(f, cfg.window_s) for f in faces}
+        n_pos = sum(1 for it in voiced.values() if it.source == "voice" and it.label > 0)
+        n_neg = sum(1 for it in voiced.values() if it.source == "voice" and it.label < 0)
+        repeat = max(1, round(n_neg / n_pos)) if (self.train and cfg.balance_voice and n_pos) else 1
+
+        def add(kind: str, it: Item, win: WindowArrays, suffix: str = "") -> None:
+            out.append(Sample(kind, f"{kind}|{it.id}{suffix}", win, it.label, it.source, it.group,
+                              {**it.meta, "arousal": it.arousal}))  # fmt: skip
+
+        for it in items:
+            if it.source == "clean_text":
+                add("T0", it, speech_window(it, cfg.window_s, self._tail()))
+            elif it.source == "face":
+                for c in range(cfg.face_only_copies):
+                    win = self._maybe_talking(face_win[it.id]) if self.train else face_win[it.id]
+                    add("F", it, win, f"#{c}")
+        for it in voiced.values():
+            copies = cfg.voice_copies * (repeat if it.label > 0 else 1) if it.source == "voice" else 1
+            if not self.train:
+                copies = 1
+            alone = {"text": "T", "voice": "V", "pyaa": "P"}[it.source]
+            for c in range(copies):
+                win = speech_window(it, cfg.window_s, self._tail())
+                add(alone, it, win, f"#{c}")
+                if it.source == "voice" and (not self.train or c % 2 == 1):
+                    add("Va", it, drop(win, ["text"]), f"#{c}")
+            n_face = {"text": cfg.text_face_copies, "voice": cfg.voice_face_copies}.get(it.source, 0)
+            for c in range(n_face if self.train else 0):
+                face = self._face(faces, it.label)
+                if face is not None:
+                    win = with_vision(speech_window(it, cfg.window_s, self._tail()), face_win[face.id])
+                    add(alone + "F", it, self._maybe_talking(win), f"+{face.id}#{c}")
+        return out
+
+
+def to_split(samples: Sequence[Sample]) -> Split:
+    if not samples:
+        raise ValueError("no sample to train or evaluate on; is the data root complete?")
+    wins = [s.win for s in samples]
+
     def stack(m: str) -> np.ndarray:
         return np.stack([getattr(w, m) for w in wins]).astype(np.float32)
 
@@ -85,79 +223,11 @@ def windows_to_split(wins: Sequence[WindowArrays], labels: Sequence[float], ids:
         return np.stack([getattr(w, f"{m}_mask") for w in wins]).astype(bool)
 
     return Split(
-        vision=stack("vision"), audio=stack("audio"), text=stack("text"),
-        vision_mask=mask("vision"), audio_mask=mask("audio"), text_mask=mask("text"),
-        labels=np.asarray(labels, np.float32), ids=ids, raw_text=[w.raw_text for w in wins],
+        **{m: stack(m) for m in MODALITIES}, **{f"{m}_mask": mask(m) for m in MODALITIES},
+        labels=np.asarray([s.label for s in samples], np.float32), ids=[s.id for s in samples],
+        raw_text=[w.raw_text for w in wins],
     )  # fmt: skip
 
 
 def kind_of(sample_id: str) -> str:
     return sample_id.split("|", 1)[0]
-
-
-class _FacePicker:
-    def __init__(self, faces: list[Item], cfg: ComposeConfig, rng: np.random.Generator) -> None:
-        self.smiling = [f for f in faces if f.meta["expression"] == "smiling"]
-        self.neutral = [f for f in faces if f.meta["expression"] == "neutral"]
-        self.cfg, self.rng = cfg, rng
-
-    def pick(self, label: float) -> Item | None:
-        smile = label >= self.cfg.smile_min_label and self.rng.random() < self.cfg.smile_prob
-        pool = self.smiling if smile and self.smiling else self.neutral
-        return pool[int(self.rng.integers(len(pool)))] if pool else None
-
-
-def compose_split(built: BuiltItems, split: str, cfg: ComposeConfig, seed: int) -> Split:
-    rng = np.random.default_rng([seed, ("train", "valid", "test").index(split)])
-    faces = built.of("face", split)
-    picker = _FacePicker(faces, cfg, rng)
-    face_win = {f.id: face_window(f, cfg.window_s) for f in faces}
-    wins: list[WindowArrays] = []
-    labels: list[float] = []
-    ids: list[str] = []
-
-    def add(kind: str, sid: str, win: WindowArrays, label: float) -> None:
-        wins.append(win)
-        labels.append(label)
-        ids.append(f"{kind}|{sid}")
-
-    def tail() -> float:
-        return float(rng.uniform(0.0, cfg.max_tail_s))
-
-    repeat_positive = 1
-    voices = built.of("voice", split)
-    if cfg.balance_voice and split == "train":
-        n_pos, n_neg = sum(it.label > 0 for it in voices), sum(it.label < 0 for it in voices)
-        repeat_positive = max(1, round(n_neg / n_pos)) if n_pos else 1
-    for source, alone, paired, n_alone, n_paired in (
-        ("text", "T", "TF", cfg.text_copies, cfg.text_face_copies),
-        ("voice", "V", "VF", cfg.voice_copies, cfg.voice_face_copies),
-    ):
-        for it in built.of(source, split):
-            if source == "voice" and it.label > 0:
-                n_alone, n_paired = cfg.voice_copies * repeat_positive, cfg.voice_face_copies * repeat_positive
-            elif source == "voice":
-                n_alone, n_paired = cfg.voice_copies, cfg.voice_face_copies
-            for c in range(n_alone):
-                add(alone, f"{it.id}#{c}", speech_window(it, cfg.window_s, tail()), it.label)
-            for c in range(n_paired):
-                face = picker.pick(it.label)
-                if face is None:
-                    continue
-                win = with_vision(speech_window(it, cfg.window_s, tail()), face_win[face.id])
-                add(paired, f"{it.id}+{face.id}#{c}", win, it.label)
-    for f in faces:
-        for c in range(cfg.face_only_copies):
-            add("F", f"{f.id}#{c}", face_win[f.id], f.label)
-    if not wins:
-        raise ValueError(f"no sample in the {split} split; is the data root complete?")
-    return windows_to_split(wins, labels, ids)
-
-
-def compose_dataset(built: BuiltItems, cfg: ComposeConfig, seed: int) -> MultimodalData:
-    splits = {s: compose_split(built, s, cfg, seed) for s in ("train", "valid", "test")}
-    counts = {s: {k: sum(kind_of(i) == k for i in sp.ids) for k in KINDS} for s, sp in splits.items()}
-    return MultimodalData(
-        name="mmcl-live-default", format="recipe", splits=splits, task="regression", label_kind="msa",
-        feature_set=LIVE_FEATURE_SET, meta={"kinds": counts},
-    )  # fmt: skip

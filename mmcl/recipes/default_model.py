@@ -1,14 +1,16 @@
-"""The recipe of the shipped default checkpoint: real data → live features → MMCL → checkpoint + evaluation.
+"""The recipe of the shipped default checkpoint: real data → live-v2 features → grouped CV → MMCL → checkpoint.
 
-    build_items      text (TTS + ASR), voice (RAVDESS), face (London) [+ CREMA-D, MOUD for evaluation]
-    compose_dataset  5 s live windows; T, TF, V, VF, F samples; splits by document / actor / subject
-    fit × candidates the project's trainer (early stopping on valid); the lowest valid MAE wins
-    save             FP16 weights + full config + feature set live-v1 → <out>/mmcl_live_default.pt
-    evaluate         held-out per-modality and combined numbers next to simple baselines (of the saved,
-                     FP16-rounded weights, i.e. exactly what ships)
+    build_items   rated sentences (clean text; eSpeak + ASR), RAVDESS, pyAudioAnalysis, London faces
+                  [+ CREMA-D, MOUD: evaluation only]; each source's person groups split dev / final test
+    CV            person-grouped folds over the dev groups (cv.py): every candidate (MMCL with CSD paper /
+                  reference / off) and the two baselines (linear probe, late fusion) on every fold
+    choose        the candidate with the best mean CV score; CSD off only if it beats the best CSD variant
+                  by more than the fold-to-fold spread of the difference
+    final         the chosen candidate trained on all dev groups (the configured epochs, last epoch kept)
+    final test    the held-out groups, scored once, after every choice (MMCL and both baselines)
+    save          FP16 weights + config + CV table + final test → <out>/mmcl_live_default.pt
 
-Deterministic: every random choice is seeded from ``RecipeConfig.seed`` and the trainer seeds torch with
-``train.seed`` and a fixed thread count; re-running with the cache or without it gives the same weights.
+Deterministic: every random choice is seeded from the recipe seed, the fold and the candidate seed.
 """
 
 from __future__ import annotations
@@ -18,32 +20,28 @@ import json
 import logging
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from mmcl.recipes import cv
 from mmcl.recipes.build import BuiltItems, build_items
-from mmcl.recipes.compose import compose_dataset
+from mmcl.recipes.compose import Composer, Sample
 from mmcl.recipes.config import RecipeConfig
-from mmcl.recipes.evaluate_default import evaluate_default
-from mmcl.recipes.items import Progress
+from mmcl.recipes.items import Item, Progress
 from mmcl.recipes.report import render_report
 from model.checkpoint import load_checkpoint, save_checkpoint
-from model.config import ModelConfig
-from model.configlib import from_dict, to_dict
-from model.data.types import MultimodalData
+from model.configlib import to_dict
 from model.evaluate import TaskInfo
 from model.featureset import LIVE_FEATURE_SET
 from model.pretrained import DEFAULT_NAME
-from model.train import BatchCallback, EpochCallback, TrainResult, fit
+from realtime.features.speaker import load_prior
 
 log = logging.getLogger(__name__)
-
-TrainingProgress = Callable[
-    [str, int], AbstractContextManager[tuple[EpochCallback | None, BatchCallback | None]]
-]
+TRAIN_SOURCES = ("clean_text", "text", "voice", "pyaa", "face")
 
 
 @contextlib.contextmanager
@@ -56,89 +54,170 @@ class RecipeResult:
     checkpoint: Path
     parameters: int
     size_bytes: int
-    selected: dict[str, Any]
-    candidates: list[dict[str, Any]]
+    chosen: dict[str, Any]
+    cv: dict[str, Any]  # name → {"folds": [...], "summary": {metric: (mean, std)}}
+    final_test: dict[str, dict[str, float]]
+    media: dict[str, Any]
     sizes: dict[str, dict[str, int]]
-    kinds: dict[str, dict[str, int]]
-    evaluation: dict[str, Any]
     seconds: dict[str, float] = field(default_factory=dict)
     installed: Path | None = None
 
 
-def candidate_config(cfg: RecipeConfig, overrides: dict[str, Any]) -> ModelConfig:
-    return from_dict(ModelConfig, {**to_dict(cfg.model), **overrides}, "candidates[]")
+def score(metrics: dict[str, float]) -> float:
+    """The one number that ranks candidates: the mean of the product's per-modality questions."""
+    parts = [metrics.get(k, float("nan")) for k in ("voice_bal", "face_auc", "text_clean", "text_tts")]
+    parts = [p for p in parts if np.isfinite(p)]
+    return float(np.mean(parts)) if parts else float("nan")
 
 
-def train_candidates(
-    cfg: RecipeConfig, data: MultimodalData, training: TrainingProgress
-) -> tuple[TrainResult, list[dict[str, Any]]]:
-    """Train every candidate size with the same data and seed; keep the lowest validation MAE."""
-    best: TrainResult | None = None
-    rows = []
-    for i, over in enumerate(cfg.candidates):
-        mcfg = candidate_config(cfg, over)
-        title = f"model {i + 1}/{len(cfg.candidates)} " + " ".join(f"{k}={v}" for k, v in over.items())
-        t0 = time.perf_counter()
-        with training(title, cfg.train.epochs) as (on_epoch, on_batch):
-            res = fit(mcfg, cfg.train, data, on_epoch=on_epoch, on_batch=on_batch)
-        rows.append({
-            "overrides": dict(over), "parameters": res.parameters, "best_epoch": res.best_epoch,
-            "epochs_run": res.epochs_run, "valid_mae": res.valid["mae"], "valid_corr": res.valid["corr"],
-            "valid_acc2_non0": res.valid["acc2_non0"], "seconds": round(time.perf_counter() - t0, 1),
-        })  # fmt: skip
-        log.info("candidate %s: valid MAE %.4f (%d parameters)", over, res.valid["mae"], res.parameters)
-        if best is None or res.valid["mae"] < best.valid["mae"]:
-            best = res
-    assert best is not None
-    for row in rows:
-        row["selected"] = row["parameters"] == best.parameters and row["valid_mae"] == best.valid["mae"]
-    return best, rows
+def _training_items(built: BuiltItems) -> list[Item]:
+    return [it for s in TRAIN_SOURCES for it in built.of(s)]
+
+
+_JOB: dict[str, Any] = {}  # what forked CV workers read (set before the pool starts; never pickled)
+
+
+def _cv_job(job: tuple[int, int, int]) -> dict[str, dict[str, float]]:
+    """One fold × candidate × seed (and the baselines with the fold's first job): name → metrics."""
+    f, c, seed = job
+    cfg, items, prior, folds = _JOB["cfg"], _JOB["items"], _JOB["prior"], _JOB["folds"]
+    train, valid = cv.fold_samples(cfg, items, folds, f, prior, cfg.seed)
+    cand = cfg.protocol.candidates[c]
+    out = {}
+    if c == 0 and seed == cfg.protocol.seeds[0]:
+        for name, make in (("linear probe", cv.linear_probe), ("late fusion", cv.late_fusion)):
+            out[name] = {**cv.window_metrics(make(train)(valid), valid), "fold": f}
+    t0 = time.perf_counter()
+    model, _res = cv.train_mmcl(cfg, train, valid, cand, seed + 100 * f)
+    row = cv.window_metrics(cv.mmcl_predictor(model)(valid), valid)
+    out[candidate_name(cand)] = {**row, "fold": f, "seed": seed, "windows": len(train),
+                                 "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    log.info("fold %d %s seed %d: %s", f, candidate_name(cand), seed, out[candidate_name(cand)])
+    return out
+
+
+def run_cv(cfg: RecipeConfig, items: list[Item], prior: np.ndarray, jobs: int = 1) -> dict[str, Any]:
+    """Every candidate and baseline on every fold: name → per-fold metrics and their mean ± std.
+
+    ``jobs`` > 1 runs that many trainings at once in forked workers (one torch thread each)."""
+    import concurrent.futures
+    import multiprocessing
+
+    _JOB.update(cfg=cfg, items=items, prior=prior, folds=cv.fold_of_items(items, cfg.protocol.folds, cfg.seed))
+    work = [(f, c, s) for f in range(cfg.protocol.folds) for c in range(len(cfg.protocol.candidates))
+            for s in cfg.protocol.seeds]  # fmt: skip
+    if jobs > 1:
+        ctx = multiprocessing.get_context("fork")
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
+            results = list(pool.map(_cv_job, work))
+    else:
+        results = [_cv_job(w) for w in work]
+    table: dict[str, list[dict[str, float]]] = {}
+    for res in results:
+        for name, row in res.items():
+            table.setdefault(name, []).append(row)
+    return {name: {"folds": rows, "summary": cv.summarise(rows),
+                   "score": _fold_scores(rows)} for name, rows in table.items()}  # fmt: skip
+
+
+def _fold_scores(rows: list[dict[str, float]]) -> list[float]:
+    return [score(r) for r in rows]
+
+
+def candidate_name(cand: dict[str, Any]) -> str:
+    if cand.get("ablation", "none") == "no_csd":
+        return "MMCL CSD off"
+    return f"MMCL CSD {cand.get('csd', 'paper')}"
+
+
+def choose(table: dict[str, Any], candidates: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
+    """The candidate to ship and why (CSD off only if better than the best CSD beyond the spread)."""
+    names = [candidate_name(c) for c in candidates]
+    mean = {n: float(np.nanmean(table[n]["score"])) for n in names}
+    with_csd = [n for n in names if n != "MMCL CSD off"]
+    best = max(with_csd or names, key=lambda n: mean[n])
+    reason = f"{best}: the best CV score of the CSD variants ({mean[best]:.3f})"
+    if "MMCL CSD off" in mean and with_csd:
+        diff = np.asarray(table["MMCL CSD off"]["score"]) - np.asarray(table[best]["score"])
+        if diff.mean() > diff.std():
+            best = "MMCL CSD off"
+            reason = f"CSD off beats {with_csd} by {diff.mean():.3f} > the fold spread {diff.std():.3f}"
+        else:
+            reason += f"; CSD off differs by {diff.mean():+.3f} (fold spread {diff.std():.3f}), not beyond it"
+    return candidates[names.index(best)], reason
+
+
+def final_test(
+    cfg: RecipeConfig, model, dev: list[Sample], test: list[Sample]
+) -> dict[str, dict[str, float]]:  # fmt: skip
+    out = {"MMCL (shipped)": cv.window_metrics(cv.mmcl_predictor(model)(test), test)}
+    out["linear probe"] = cv.window_metrics(cv.linear_probe(dev)(test), test)
+    out["late fusion"] = cv.window_metrics(cv.late_fusion(dev)(test), test)
+    for row in out.values():
+        row["score"] = score(row)
+    return out
+
+
+def media_checks(model, built: BuiltItems, cfg: RecipeConfig, prior: np.ndarray) -> dict[str, Any]:
+    """CREMA-D (one actor, six emotions): mean prediction per intended emotion, all modalities and face alone."""
+    from mmcl.recipes.compose import drop
+
+    items = built.of("crema_d")
+    if not items:
+        return {}
+    samples = Composer(cfg.compose, prior, cfg.seed, train=False).compose(
+        [Item(**{**it.__dict__, "source": "voice"}) for it in items]
+    )  # the clips as one speaker's session
+    samples = [s for s in samples if s.kind == "V"]
+    face_only = [Sample("F", s.id, drop(s.win, ["audio", "text"]), s.label, s.source, s.group, s.meta) for s in samples]
+    out: dict[str, Any] = {}
+    for name, ss in (("all", samples), ("face", face_only)):
+        pred = cv.mmcl_predictor(model)(ss)
+        out[name] = {str(s.meta.get("emotion")): round(float(p), 3) for s, p in zip(ss, pred, strict=True)}
+    return out
 
 
 def run_recipe(
-    cfg: RecipeConfig,
-    out_dir: str | Path,
-    *,
-    progress: Progress | None = None,
-    training: TrainingProgress | None = None,
-    media_eval: bool = True,
-    install: bool = False,
-) -> RecipeResult:
+    cfg: RecipeConfig, out_dir: str | Path, *, progress: Progress | None = None, training=None,
+    media_eval: bool = True, install: bool = False, jobs: int = 1,
+) -> RecipeResult:  # fmt: skip
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    training = training or _no_progress
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
-    built: BuiltItems = build_items(cfg, progress, with_eval=media_eval)
+    built = build_items(cfg, progress, with_eval=media_eval)
     seconds["build"] = time.perf_counter() - t0
-    data = compose_dataset(built, cfg.compose, cfg.seed)
+    prior = load_prior(dim=LIVE_FEATURE_SET.dims["audio"])
+    items = _training_items(built)
     t1 = time.perf_counter()
-    best, rows = train_candidates(cfg, data, training or _no_progress)
-    seconds["train"] = time.perf_counter() - t1
-    assert best.model is not None
-
-    sizes = built.sizes()
-    kinds = data.meta["kinds"]
-    path = out / DEFAULT_NAME
-    save_checkpoint(
-        path, best.model.cpu(), task=TaskInfo.from_data(data), feature_set=LIVE_FEATURE_SET, half=True,
-        config={"model": to_dict(best.model.cfg), "train": to_dict(cfg.train), "recipe": to_dict(cfg)},
-        metrics={"select_metric": "mae", "best_epoch": best.best_epoch, "epochs_run": best.epochs_run,
-                 "parameters": best.parameters, "valid": best.valid, "test": best.test, "candidates": rows},
-        extra={"recipe": {"command": "mmcl train-default", "items": sizes, "samples": kinds,
-                          "build_seconds": {k: round(v, 1) for k, v in built.seconds.items()}}},
-    )  # fmt: skip
-    # Evaluate what ships: the FP16 weights as the monitor loads them.
-    shipped = load_checkpoint(path, expected_features=LIVE_FEATURE_SET)
+    table = run_cv(cfg, items, prior, jobs)
+    chosen, reason = choose(table, cfg.protocol.candidates)
+    seconds["cv"] = time.perf_counter() - t1
+    log.info("chosen: %s", reason)
+    # the final model: every development group; then the final test, once
+    dev = Composer(cfg.compose, prior, [cfg.seed, 99], train=True).compose([i for i in items if i.split == "dev"])
+    test = Composer(cfg.compose, prior, [cfg.seed, 99], train=False).compose([i for i in items if i.split == "test"])
     t2 = time.perf_counter()
-    evaluation = evaluate_default(built, data, shipped.model, cfg)
-    seconds["evaluate"] = time.perf_counter() - t2
+    with training(f"final {candidate_name(chosen)} on all development groups", cfg.train.epochs) as (on_epoch, _):
+        model, res = cv.train_mmcl(cfg, dev, dev[:: max(1, len(dev) // 500)], chosen, cfg.train.seed, on_epoch)
+    seconds["final"] = time.perf_counter() - t2
+    path = out / DEFAULT_NAME
+    data = cv.as_data(dev[:4], dev[:4])
+    save_checkpoint(
+        path, model.cpu(), task=TaskInfo.from_data(data), feature_set=LIVE_FEATURE_SET, half=True,
+        config={"model": to_dict(model.cfg), "train": to_dict(cfg.train), "recipe": to_dict(cfg)},
+        metrics={"chosen": reason, "epochs": res.epochs_run, "parameters": res.parameters,
+                 "cv": {n: v["summary"] for n, v in table.items()}},
+        extra={"recipe": {"command": "mmcl train-default", "items": built.sizes()}},
+    )  # fmt: skip
+    shipped = load_checkpoint(path, expected_features=LIVE_FEATURE_SET)  # what ships: FP16-rounded weights
+    tested = final_test(cfg, shipped.model, dev, test)
+    media = media_checks(shipped.model, built, cfg, prior) if media_eval else {}
     result = RecipeResult(
-        checkpoint=path, parameters=best.parameters, size_bytes=path.stat().st_size,
-        selected={"model": to_dict(best.model.cfg), "valid": best.valid, "test": best.test,
-                  "best_epoch": best.best_epoch},
-        candidates=rows, sizes=sizes, kinds=kinds, evaluation=evaluation,
-        seconds={**{k: round(v, 1) for k, v in seconds.items()},
-                 **{f"build_{k}": round(v, 1) for k, v in built.seconds.items()}},
+        checkpoint=path, parameters=res.parameters, size_bytes=path.stat().st_size,
+        chosen={"candidate": chosen, "reason": reason}, cv=table, final_test=tested, media=media,
+        sizes=built.sizes(), seconds={k: round(v, 1) for k, v in seconds.items()},
     )  # fmt: skip
     summary = {k: v for k, v in result.__dict__.items() if k not in ("checkpoint", "installed")}
     (out / "recipe_result.json").write_text(json.dumps(to_dict(summary), indent=2, default=str) + "\n")

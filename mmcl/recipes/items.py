@@ -1,9 +1,11 @@
 """Labelled items of the recipe's sources and the on-disk cache of their extracted features.
 
-An ``Item`` is one real recording (a spoken sentence, a RAVDESS clip, a face window) with its label on the
-common valence scale (−3..+3), its split and its features as timestamped samples of each modality
-(``realtime.features.extract.FileFeatures``: exactly what the live extractors produce). Windows for
-training are cut from these later (``compose``), so changing how windows are composed never re-extracts.
+An ``Item`` is one real recording (a sentence, a RAVDESS clip, a face window) with its labels on the common
+scales (valence −3..+3; arousal −1..+1 where the source has it), its person group, whether that group is
+held out for the final test (``split`` "test") or in development ("dev", cross-validated), and its
+features as timestamped samples of each modality (``realtime.features.extract.FileFeatures``: exactly what
+the live extractors produce). Windows for training are cut from these later (``compose``), so changing how
+windows are composed never re-extracts.
 
 Cache: one pickle per item under ``<cache>/<source>/<key[:2]>/<key>.pkl``; the key hashes everything that
 determines the features (the input's content, TTS settings, extractor settings, the feature-set version).
@@ -26,14 +28,11 @@ import numpy as np
 from model.data.safe_pickle import safe_load_cache
 from model.errors import DataFormatError
 from model.featureset import LIVE_FEATURE_SET
-from realtime.features.audio import AUDIO_DIM
 from realtime.features.extract import FileFeatures
-from realtime.features.text import TEXT_DIM
-from realtime.features.vision import VISION_DIM
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -42,21 +41,23 @@ class Item:
     """One labelled recording of one source, with its features."""
 
     id: str
-    source: str  # text | voice | face | crema_d | moud
-    split: str  # train | valid | test | eval
+    source: str  # clean_text | text | voice | pyaa | face | crema_d | moud
+    split: str  # dev (cross-validated) | test (final, scored once) | eval (evaluation-only clips)
     label: float  # valence on −3..+3
-    group: str  # what the split is by (sentence document, actor, subject)
+    group: str  # the person group (sentence document, actor, subject, clip)
     ff: FileFeatures
     meta: dict[str, Any] = field(default_factory=dict)
+    arousal: float | None = None  # −1..+1, None where the source has no arousal rating
 
 
-def empty_features(path: str, duration: float) -> FileFeatures:
+def empty_features(path: str, duration: float, dims: dict[str, int] | None = None) -> FileFeatures:
     """A FileFeatures with no sample in any modality (fill the ones a source has)."""
+    d = dims or LIVE_FEATURE_SET.dims
     return FileFeatures(
         path=path, duration=duration,
-        vision_t=np.zeros(0), vision_x=np.zeros((0, VISION_DIM), np.float32), vision_valid=np.zeros(0, bool),
-        audio_t=np.zeros(0), audio_x=np.zeros((0, AUDIO_DIM), np.float32), audio_valid=np.zeros(0, bool),
-        text_start=np.zeros(0), text_end=np.zeros(0), text_x=np.zeros((0, TEXT_DIM), np.float32),
+        vision_t=np.zeros(0), vision_x=np.zeros((0, d["vision"]), np.float32), vision_valid=np.zeros(0, bool),
+        audio_t=np.zeros(0), audio_x=np.zeros((0, d["audio"]), np.float32), audio_valid=np.zeros(0, bool),
+        text_start=np.zeros(0), text_end=np.zeros(0), text_x=np.zeros((0, d["text"]), np.float32),
         has_video=False, has_audio=False,
     )  # fmt: skip
 

@@ -5,8 +5,10 @@ random-walk head motion (shift, in-plane rotation, scale) and brightness jitter,
 live ``FaceFeatureExtractor`` (MediaPipe FaceLandmarker, VIDEO mode, a fresh tracker per window). The
 expression does not change within a window: this teaches a held expression, not its onset.
 
-Labels: smiling → ``face.smiling_valence`` (+1.5), neutral → ``face.neutral_valence`` (0). There is no
-negative face class in this data, so the vision branch never sees a frown or a scowl in training.
+Labels: smiling → valence ``face.smiling_valence`` (+1.5), arousal ``face.smiling_arousal`` (+0.4); neutral
+→ 0 and 0. There is no negative face class in this data: what the vision branch knows of negative faces
+comes from the expression classifier's columns (trained on FER2013), not from these labels. Groups:
+subjects; ``face.test_frac`` of them (seeded) are the final test.
 """
 
 from __future__ import annotations
@@ -18,11 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from mmcl.recipes.config import FaceSourceConfig
+from mmcl.recipes.groups import held_out
 from mmcl.recipes.items import Item, ItemCache, Progress, empty_features, file_digest, limit_per_split
 from model.errors import DataFormatError
-from realtime.features.dataset import assign_splits
 from realtime.features.extract import OfflineExtractor
-from realtime.features.vision import VISION_DIM
 
 log = logging.getLogger(__name__)
 
@@ -75,10 +76,10 @@ def face_window_features(
         ts.append(t)
         xs.append(s.values)
         ok.append(s.valid)
-    ff = empty_features(str(path), window_s)
+    ff = empty_features(str(path), window_s, ex.dims)
     ff.has_video = True
     ff.vision_t = np.asarray(ts, np.float64)
-    ff.vision_x = np.stack(xs) if xs else np.zeros((0, VISION_DIM), np.float32)
+    ff.vision_x = np.stack(xs) if xs else np.zeros((0, ex.dims["vision"]), np.float32)
     ff.vision_valid = np.asarray(ok, bool)
     return ff
 
@@ -86,9 +87,9 @@ def face_window_features(
 def subject_splits(
     rows: list[dict[str, str]], cfg: FaceSourceConfig, seed: int, limit: int = 0
 ) -> dict[str, str]:
-    """subject_id → split (seeded), at most ``limit`` subjects per split when ``limit`` > 0."""
-    split_of = assign_splits(sorted({r["subject_id"] for r in rows}), cfg.valid_frac, cfg.test_frac, seed)
-    return {s: split_of[s] for s in limit_per_split(sorted(split_of), lambda s: split_of[s], limit)}
+    """subject_id → "test" / "dev" (seeded), at most ``limit`` subjects per side when ``limit`` > 0."""
+    side = held_out(sorted({r["subject_id"] for r in rows}), cfg.test_frac, seed)
+    return {s: side[s] for s in limit_per_split(sorted(side), lambda s: side[s], limit)}
 
 
 def face_items(
@@ -101,7 +102,7 @@ def face_items(
     jobs = []
     for r in rows:
         split = split_of[r["subject_id"]]
-        for v in range(cfg.variants_train if split == "train" else cfg.variants_eval):
+        for v in range(cfg.variants if split == "dev" else 1):
             jobs.append((r, split, v))
     items = []
     for i, (r, split, v) in enumerate(jobs):
@@ -118,6 +119,7 @@ def face_items(
         items.append(Item(
             id=f"face/{r['subject_id']}_{r['label']}#{v}", source="face", split=split,
             label=cfg.smiling_valence if smiling else cfg.neutral_valence, group=f"subject{r['subject_id']}",
+            arousal=cfg.smiling_arousal if smiling else cfg.neutral_arousal,
             ff=ff, meta={"expression": r["label"], "subject": r["subject_id"], "variant": v,
                          "face_rate": float(ff.vision_valid.mean()) if ff.vision_valid.size else 0.0},
         ))  # fmt: skip

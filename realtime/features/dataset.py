@@ -13,7 +13,7 @@ Output pickle (MMSA layout, DESIGN.md §4, plus masks): a dict with ``train``, `
     regression_labels (N,) float32, classification_labels (N,) int64 (0 neg / 1 neutral / 2 pos, by sign)
     id, raw_text                                                  lists of str
 
-and at top level ``feature_set`` (``LIVE_FEATURE_SET.to_dict()``) and ``extract`` (settings and a per-file
+and at top level ``feature_set`` (``config.live_set.to_dict()``) and ``extract`` (settings and a per-file
 report). Splits are by file (no file in two splits) unless ``split_by="segment"``.
 
 Resume: every file's windows are written to ``<out>.parts/<hash>.pkl`` as soon as the file is done; a
@@ -37,7 +37,6 @@ import numpy as np
 
 from model.data.safe_pickle import safe_load_cache
 from model.errors import DataFormatError
-from model.featureset import LIVE_FEATURE_SET
 from realtime.features.config import FeatureConfig
 from realtime.features.extract import OfflineExtractor, WindowArrays, segment_windows
 
@@ -175,7 +174,7 @@ def _cache_key(
 ) -> str:
     st = path.stat()
     parts = [
-        CACHE_VERSION, LIVE_FEATURE_SET.ident, str(path), st.st_size, st.st_mtime_ns, window_s, hop_s,
+        CACHE_VERSION, config.live_set.ident, str(path), st.st_size, st.st_mtime_ns, window_s, hop_s,
         allow_missing,
         sorted((r.start or 0.0, r.end or -1.0, r.label, r.id or "", r.split or "") for r in rows),
         sorted((k, v) for k, v in vars(config).items() if k not in ("window_s",)),
@@ -271,7 +270,7 @@ def build_dataset(
         _check_no_file_leak(samples)
 
     data: dict[str, Any] = {name: _pack([s for s in samples if s.split == name], n_steps) for name in SPLITS}
-    data["feature_set"] = LIVE_FEATURE_SET.to_dict()
+    data["feature_set"] = cfg.live_set.to_dict()
     report.samples = len(samples)
     report.split_sizes = {name: len(data[name]["id"]) for name in SPLITS}
     data["extract"] = {

@@ -1,7 +1,8 @@
 """Offline feature extraction: one media file → timestamped samples of each modality → windows on the grid.
 
 It uses the very same extractor classes as the live pipeline (``FaceFeatureExtractor``,
-``AudioFeatureExtractor``, ``WordTextTrack``) and the same resampler (``grid.to_grid``); only the sources
+``AudioFeatureExtractor`` / ``VoiceFeatureExtractor`` (live-v2),
+``WordTextTrack``) and the same resampler (``grid.to_grid``); only the sources
 differ (a decoded file instead of a camera/microphone, a whole-file transcript instead of the streaming ASR).
 
 Windows (what one dataset sample holds), for a labelled segment ``[start, end)`` and a window of ``W``
@@ -20,17 +21,17 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from model.errors import DataFormatError
-from realtime.features.audio import AUDIO_DIM, AudioFeatureExtractor
 from realtime.features.config import FeatureConfig
 from realtime.features.grid import to_grid
 from realtime.features.media import iter_frames, probe, read_audio
-from realtime.features.text import TEXT_DIM, TextEmbedder, WordTextTrack, text_arrays
+from realtime.features.text import TEXT_DIM, WordTextTrack, text_arrays, text_embedder_for
 from realtime.features.transcribe import load_whisper, transcribe_samples
-from realtime.features.vision import VISION_DIM, FaceFeatureExtractor
+from realtime.features.vision import FaceFeatureExtractor
 from realtime.types import AudioChunk, Word
 
 log = logging.getLogger(__name__)
@@ -43,10 +44,10 @@ class FileFeatures:
     path: str
     duration: float
     vision_t: np.ndarray  # (Nv,)
-    vision_x: np.ndarray  # (Nv, 56)
+    vision_x: np.ndarray  # (Nv, Dv)
     vision_valid: np.ndarray  # (Nv,) bool
     audio_t: np.ndarray  # (Na,) step centres
-    audio_x: np.ndarray  # (Na, 34)
+    audio_x: np.ndarray  # (Na, Da)
     audio_valid: np.ndarray  # (Na,) bool
     words: list[Word] = field(default_factory=list)
     text_start: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -54,6 +55,9 @@ class FileFeatures:
     text_x: np.ndarray = field(default_factory=lambda: np.zeros((0, TEXT_DIM), dtype=np.float32))
     has_video: bool = True
     has_audio: bool = True
+    # live-v2: the voice steps before speaker normalisation (the file was one session; the default-model
+    # recipe re-normalises them in simulated sessions of several recordings of the same speaker)
+    audio_raw: np.ndarray | None = None
 
     @property
     def face_rate(self) -> float:
@@ -126,13 +130,30 @@ def segment_windows(
     return out
 
 
+def steps_arrays(
+    steps: list[Any], dim: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """(step centres, values, valid, raw values or None) of voice steps."""
+    raw = [s.raw for s in steps]
+    return (
+        np.array([s.t for s in steps], dtype=np.float64),
+        np.stack([s.values for s in steps]) if steps else np.zeros((0, dim), np.float32),
+        np.array([s.valid for s in steps], dtype=bool),
+        np.stack(raw) if steps and raw[0] is not None else None,
+    )
+
+
 class OfflineExtractor:
     """Extracts ``FileFeatures`` from media files; models are loaded once, on first use."""
 
-    def __init__(self, config: FeatureConfig | None = None) -> None:
+    def __init__(self, config: FeatureConfig | None = None, voice_prior: np.ndarray | None = None) -> None:
+        """``voice_prior``: the speaker normaliser's prior mean (live-v2; default: the shipped one)."""
         self.config = config or FeatureConfig()
+        self.dims = self.config.live_set.dims
+        self.voice_prior = voice_prior
         self._face: FaceFeatureExtractor | None = None
-        self._embedder: TextEmbedder | None = None
+        self._embedder: Any = None
+        self._voice: Any = None
 
     @property
     def face(self) -> FaceFeatureExtractor:
@@ -141,12 +162,22 @@ class OfflineExtractor:
         return self._face
 
     @property
-    def embedder(self) -> TextEmbedder:
+    def embedder(self) -> Any:
         if self._embedder is None:
-            self._embedder = TextEmbedder(
-                cache_size=self.config.text_cache_size, batch_size=self.config.text_batch_size
+            self._embedder = text_embedder_for(
+                self.config.feature_set, self.config.text_cache_size, self.config.text_batch_size,
+                threads=self.config.text_threads,
             )
         return self._embedder
+
+    @property
+    def voice(self) -> Any:
+        """The voice extractor of the configured feature set (reused across files, reset per file)."""
+        if self._voice is None:
+            from realtime.features.voice import voice_extractor_for
+
+            self._voice = voice_extractor_for(self.config, prior=self.voice_prior)
+        return self._voice
 
     def close(self) -> None:
         if self._face is not None:
@@ -169,23 +200,25 @@ class OfflineExtractor:
             ok.append(s.valid)
         return (
             np.asarray(ts, dtype=np.float64),
-            np.stack(xs) if xs else np.zeros((0, VISION_DIM), np.float32),
+            np.stack(xs) if xs else np.zeros((0, self.dims["vision"]), np.float32),
             np.asarray(ok, dtype=bool),
         )
 
+    def audio_steps(self, samples: np.ndarray) -> list[Any]:
+        """The voice steps of a whole recording as one session (one push, then flush)."""
+        ex = self.voice
+        ex.reset()
+        steps = ex.push(AudioChunk(samples=samples, t=0.0)) + ex.flush()
+        ex.reset()
+        return steps
+
     def audio_samples(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(step centres, values, valid) of a whole recording (one push, then flush)."""
-        ex = AudioFeatureExtractor(self.config)
-        steps = ex.push(AudioChunk(samples=samples, t=0.0)) + ex.flush()
-        return (
-            np.array([s.t for s in steps], dtype=np.float64),
-            np.stack([s.values for s in steps]) if steps else np.zeros((0, AUDIO_DIM), np.float32),
-            np.array([s.valid for s in steps], dtype=bool),
-        )
+        return steps_arrays(self.audio_steps(samples), self.dims["audio"])[:3]
 
     def text_samples(self, words: list[Word]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(starts, ends, values) of the words' phrase embeddings."""
-        starts, ends, values, _ = text_arrays(WordTextTrack(self.embedder).add(words))
+        starts, ends, values, _ = text_arrays(WordTextTrack(self.embedder).add(words), self.dims["text"])
         return starts, ends, values
 
     def file_features(
@@ -206,13 +239,14 @@ class OfflineExtractor:
                     f"{path} has no {what}; every sample needs face, voice and words "
                     "(pass --allow-missing-streams to keep it with that modality masked)"
                 )
-        empty_v = (np.zeros(0), np.zeros((0, VISION_DIM), np.float32), np.zeros(0, bool))
-        empty_a = (np.zeros(0), np.zeros((0, AUDIO_DIM), np.float32), np.zeros(0, bool))
+        empty_v = (np.zeros(0), np.zeros((0, self.dims["vision"]), np.float32), np.zeros(0, bool))
+        empty_a = (np.zeros(0), np.zeros((0, self.dims["audio"]), np.float32), np.zeros(0, bool))
         note("face")
         vt, vx, vv = self.vision_samples(path, until) if info.has_video else empty_v
         words: list[Word] = []
         at, ax, av = empty_a
-        ts, te, tx = np.zeros(0), np.zeros(0), np.zeros((0, TEXT_DIM), np.float32)
+        araw = None
+        ts, te, tx = np.zeros(0), np.zeros(0), np.zeros((0, self.dims["text"]), np.float32)
         duration = info.duration
         if info.has_audio:
             samples = read_audio(path)
@@ -220,7 +254,7 @@ class OfflineExtractor:
                 samples = samples[: round((until + 1.0) * 16000)]
             duration = max(duration, len(samples) / 16000.0)
             note("voice")
-            at, ax, av = self.audio_samples(samples)
+            at, ax, av, araw = steps_arrays(self.audio_steps(samples), self.dims["audio"])
             note("speech")
             words = transcribe_samples(
                 samples, load_whisper(self.config.whisper_cpu_threads), config=self.config
@@ -232,5 +266,5 @@ class OfflineExtractor:
         return FileFeatures(
             path=str(path), duration=duration, vision_t=vt, vision_x=vx, vision_valid=vv,
             audio_t=at, audio_x=ax, audio_valid=av, words=words, text_start=ts, text_end=te, text_x=tx,
-            has_video=info.has_video, has_audio=info.has_audio,
+            has_video=info.has_video, has_audio=info.has_audio, audio_raw=araw,
         )  # fmt: skip

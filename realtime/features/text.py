@@ -248,6 +248,13 @@ class WordTextTrack:
     def reset(self) -> None:
         self._history.clear()
 
+    def remember(self, words: Iterable[Word]) -> None:
+        """Take ``words`` as the context of later phrases without embedding them (offline: words that can
+        never be in a window of interest cost nothing)."""
+        for w in words:
+            if w.text.strip() and (not self._history or w.start >= self._history[-1].start):
+                self._history.append(w)
+
     def add(self, words: Iterable[Word]) -> list[TextSample]:
         """Place the phrase embeddings of ``words`` (in time order, after those added before)."""
         accepted: list[tuple[Word, str]] = []

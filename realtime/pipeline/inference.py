@@ -187,8 +187,11 @@ class InferenceEngine:
         interval: tuple[float, float] | None = None,
         window_transform: WindowTransform | None = None,
         window_recorder: WindowRecorder | None = None,
+        feature_set: str | None = None,
     ) -> None:
         self.backend = backend
+        # the live feature-set version the model was trained on ('live-v1', 'live-v2'); the pipeline computes it
+        self.feature_set = feature_set
         self.decoder = SentimentDecoder(task, temperature)
         self.interval = interval if task.task == "regression" else None
         self.window_transform = window_transform

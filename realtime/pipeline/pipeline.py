@@ -27,6 +27,7 @@ Nothing here imports the dashboard: readers call ``snapshot()`` (and ``mark_show
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import threading
 import time
@@ -91,6 +92,9 @@ class Pipeline:
         self.engine = engine
         self.cfg = monitor or MonitorConfig()
         self.features = features or FeatureConfig()
+        version = getattr(engine, "feature_set", None)
+        if version and version != self.features.feature_set:  # compute what the model was trained on
+            self.features = dataclasses.replace(self.features, feature_set=version)
         self.asr_cfg = asr or AsrConfig()
         self.mode = mode
         self.banner = banner
@@ -103,7 +107,8 @@ class Pipeline:
         self.state = MonitorState(self.cfg.history_s, self.cfg.transcript_words)
         self.resources = ResourceMonitor()
         self.assembler = WindowAssembler(
-            self.features.window_s, self.features.grid_hz, self.features.vision_max_gap_s
+            self.features.window_s, self.features.grid_hz, self.features.vision_max_gap_s,
+            dims=self.features.live_set.dims,
         )
         self.finished = threading.Event()
         self._stop = threading.Event()

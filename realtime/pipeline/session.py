@@ -85,17 +85,28 @@ def resolve_checkpoint(path: str | Path | None) -> Path:
 
 
 def load_engine(app: Any, checkpoint: str | Path | None = None) -> tuple[InferenceEngine, Path]:
-    """Load the checkpoint (refusing another feature set), create the configured backend, wrap it."""
+    """Load the checkpoint, create the configured backend, wrap it.
+
+    The checkpoint decides the feature set: ``app.features.feature_set`` is set to the live feature set the
+    checkpoint was trained on (live-v1 checkpoints keep working), and anything else is refused."""
     import torch
 
     from model.checkpoint import load_checkpoint
-    from model.featureset import LIVE_FEATURE_SET
+    from model.featureset import live_version_of
 
     mon = app.monitor
     path = resolve_checkpoint(checkpoint or mon.checkpoint or None)
     if mon.torch_threads > 0:
         torch.set_num_threads(mon.torch_threads)
-    loaded = load_checkpoint(path, expected_features=LIVE_FEATURE_SET)
+    loaded = load_checkpoint(path)
+    live = live_version_of(loaded.feature_set)
+    if live is None:
+        raise CheckpointError(
+            f"{path} was trained on feature set {loaded.feature_set.ident} {loaded.feature_set.dims}, which the "
+            "live monitor does not compute; use a checkpoint trained on `mmcl extract` output (mmcl-live@live-v1 "
+            "or @live-v2), e.g. the shipped default"
+        )
+    app.features.feature_set = live.version
     if loaded.model_cfg.max_steps < app.features.window_steps:
         raise CheckpointError(
             f"{path} covers windows of at most {loaded.model_cfg.max_steps} steps, the monitor builds "
@@ -105,6 +116,7 @@ def load_engine(app: Any, checkpoint: str | Path | None = None) -> tuple[Inferen
     engine = InferenceEngine(
         backend, loaded.task, contributions=mon.contributions, ema_tau_s=mon.ema_tau_s,
         temperature=checkpoint_temperature(loaded.extra), interval=checkpoint_interval(loaded.extra),
+        feature_set=live.version,
     )  # fmt: skip
     return engine, path
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model.featureset import MODALITIES
-from realtime.features.audio import AUDIO_DIM, AudioStep
+from model.featureset import LIVE_FEATURE_SET, MODALITIES
+from realtime.features.audio import AudioStep
 from realtime.features.grid import SampleBuffer
-from realtime.features.text import TEXT_DIM, TextSample
-from realtime.features.vision import VISION_DIM, VisionSample
+from realtime.features.text import TextSample
+from realtime.features.vision import VisionSample
 
 AUDIO_STEP_HALF_S = 0.05  # an audio step's last sample is captured half a step after its centre
 # A tap sees every batch of samples as it reaches the assembler: (modality, samples). Used to record a user's
@@ -82,18 +82,21 @@ class Window:
 
 
 class WindowAssembler:
-    """Owns one ``SampleBuffer`` per modality (single owner thread; not thread-safe by design)."""
+    """Owns one ``SampleBuffer`` per modality (single owner thread; not thread-safe by design).
 
-    def __init__(self, window_s: float = 5.0, hz: float = 10.0, vision_max_gap_s: float = 0.0) -> None:
+    ``dims`` are the feature sizes of the live feature set in use (``FeatureConfig.live_set.dims``; the
+    default feature set's when not given)."""
+
+    def __init__(
+        self, window_s: float = 5.0, hz: float = 10.0, vision_max_gap_s: float = 0.0,
+        dims: dict[str, int] | None = None,
+    ) -> None:  # fmt: skip
         self.window_s = float(window_s)
         self.hz = float(hz)
         self.n_steps = round(window_s * hz)
         self.vision_max_gap_s = vision_max_gap_s
-        self.buffers = {
-            "vision": SampleBuffer(VISION_DIM),
-            "audio": SampleBuffer(AUDIO_DIM),
-            "text": SampleBuffer(TEXT_DIM),
-        }
+        dims = dims or LIVE_FEATURE_SET.dims
+        self.buffers = {m: SampleBuffer(int(dims[m])) for m in MODALITIES}
         self._spans: dict[str, list[tuple[float, float]]] = {m: [] for m in MODALITIES}  # (t, end) per sample
         self._words: list[WindowWord] = []
         self._count = 0

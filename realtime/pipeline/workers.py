@@ -4,9 +4,12 @@
   replaced before it got to them are the camera's ``dropped``), runs ``FaceFeatureExtractor`` (MediaPipe,
   created on this thread) and hands out ``VisionSample``\\ s.
 * :class:`VoiceWorker` — reads all audio through its own ring reader and hands out the
-  ``AudioFeatureExtractor``'s 100 ms ``AudioStep``\\ s (flushing at the end of a file).
+  feature set's voice extractor's 100 ms ``AudioStep``\\ s (``voice_extractor_for``: live-v1 descriptors, or
+  live-v2's descriptors + Whisper-encoder states, speaker-normalised over the session; flushing at the end
+  of a file).
 * :class:`TextWorker` — takes the words the ASR worker commits and hands out their phrase embeddings
-  (``WordTextTrack`` over MiniLM, created on this thread).
+  (``WordTextTrack`` over the feature set's embedder — MiniLM for live-v1, e5 + sentiment head for
+  live-v2 — created on this thread).
 
 Each hands its results to an :class:`Outbox`: a bounded queue, drop-oldest, with a drop counter and a
 peak depth the dashboard shows. Workers never raise out of their thread: a failing item is logged and
@@ -28,9 +31,9 @@ from typing import Any, Generic, TypeVar
 
 from model.errors import MmclError
 from realtime.clock import Clock
-from realtime.features.audio import AudioFeatureExtractor, AudioStep
+from realtime.features.audio import AudioStep
 from realtime.features.config import FeatureConfig
-from realtime.features.text import TextEmbedder, TextSample, WordTextTrack
+from realtime.features.text import TextSample, WordTextTrack, text_embedder_for
 from realtime.features.vision import FaceFeatureExtractor, VisionSample
 from realtime.pipeline.latency import LatencyTracker
 from realtime.pipeline.windows import AUDIO_STEP_HALF_S
@@ -317,12 +320,14 @@ class VoiceWorker(_Worker):
         self.outbox = outbox
         self.config = config or FeatureConfig()
         self.max_read_s = max_read_s
-        self._extractor: AudioFeatureExtractor | None = None
+        self._extractor: Any = None  # the feature set's voice extractor (live-v1 descriptors / live-v2)
         self._level_db: float | None = None
         self._flushed = False
 
     def _load(self) -> None:
-        self._extractor = AudioFeatureExtractor(self.config)
+        from realtime.features.voice import voice_extractor_for
+
+        self._extractor = voice_extractor_for(self.config)
         self._flushed = False
 
     def _level(self) -> float | None:
@@ -397,8 +402,9 @@ class TextWorker(_Worker):
         self.outbox = outbox
         self.config = config or FeatureConfig()
         self._factory = embedder_factory or (
-            lambda: TextEmbedder(
-                cache_size=self.config.text_cache_size, batch_size=self.config.text_batch_size
+            lambda: text_embedder_for(
+                self.config.feature_set, self.config.text_cache_size, self.config.text_batch_size,
+                threads=self.config.text_threads,
             )
         )
         self.on_words = on_words
