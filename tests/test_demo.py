@@ -67,3 +67,35 @@ def test_mediapipe_finds_the_animated_face(session) -> None:
     cap.release()
     assert found == 10
     assert max(yaws) - min(yaws) > 1.0  # the head moves (modestly)
+
+
+@pytest.mark.slow
+def test_shipped_model_reads_the_demo_sentences_right(session, tmp_path) -> None:
+    """Clock-stopped replay of the demo with the shipped model: the windows ending within 1.5 s after each
+    polar sentence have its sign, and the neutral sentences lie between the positive and negative ones."""
+    from helpers_monitor import file_pipeline
+
+    from model.pretrained import default_checkpoint_path
+    from realtime.pipeline.eventlog import read_events
+
+    log = tmp_path / "demo.jsonl"
+    p = file_pipeline(default_checkpoint_path(), str(session.video), str(session.audio), log=log)
+    p.start()
+    try:
+        assert p.wait(900), f"the demo replay did not finish: {p.snapshot().status}"
+    finally:
+        p.stop()
+    windows = [e for e in read_events(log, ["window"]) if e.get("prediction")]
+    scores = []
+    for s in session.sentences:
+        near = [w["prediction"]["value"] for w in windows if s["end"] <= w["t_end"] <= s["end"] + 1.5]
+        assert near, f"no window right after {s['text']!r}"
+        scores.append((s["sentiment"], float(np.mean(near)), s["text"]))
+    wrong = [(text, round(v, 2)) for sent, v, text in scores if sent and np.sign(v) != sent]
+    assert not wrong, f"polar sentences read with the wrong sign: {wrong}; all: {scores}"
+    neutral = [v for sent, v, _ in scores if sent == 0]
+    pos = [v for sent, v, _ in scores if sent > 0]
+    neg = [v for sent, v, _ in scores if sent < 0]
+    assert min(neg) < min(neutral) and max(neutral) < max(pos), scores
+    assert np.mean(neg) < np.mean(neutral) < np.mean(pos), scores
+

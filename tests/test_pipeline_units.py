@@ -9,6 +9,7 @@ import pytest
 from helpers_monitor import make_checkpoint
 
 from model.errors import ConfigError
+from model.featureset import LIVE_FEATURE_SET
 from realtime.features.audio import AudioStep
 from realtime.features.extract import FileFeatures, window_of
 from realtime.features.text import TextSample
@@ -18,17 +19,19 @@ from realtime.pipeline.inference import InferenceEngine, SentimentDecoder, check
 from realtime.pipeline.latency import LatencyTracker
 from realtime.pipeline.windows import WindowAssembler
 
+DV, DA, DT = (LIVE_FEATURE_SET.dims[m] for m in ("vision", "audio", "text"))
+
 
 def _samples(rng: np.random.Generator, t0: float, t1: float):
     vt = np.arange(t0, t1, 1 / 15.0)
-    vx = rng.random((len(vt), 56)).astype(np.float32)
+    vx = rng.random((len(vt), DV)).astype(np.float32)
     vv = rng.random(len(vt)) > 0.3  # some frames without a face
     at = np.arange(t0 + 0.05, t1, 0.1)
-    ax = rng.standard_normal((len(at), 34)).astype(np.float32)
+    ax = rng.standard_normal((len(at), DA)).astype(np.float32)
     av = rng.random(len(at)) > 0.2  # some silent steps
     ts = np.array([t0 + 1.0, t0 + 1.6, t0 + 3.2])
     te = ts + np.array([0.4, 0.5, 0.3])
-    tx = rng.standard_normal((3, 384)).astype(np.float32)
+    tx = rng.standard_normal((3, DT)).astype(np.float32)
     return vt, vx, vv, at, ax, av, ts, te, tx
 
 
@@ -56,7 +59,7 @@ def test_live_window_equals_the_offline_window_of_the_same_samples() -> None:
     for m, (feat, mask) in expected.items():
         np.testing.assert_array_equal(live.masks[m], mask, err_msg=m)
         np.testing.assert_allclose(live.features[m], feat, atol=1e-6, err_msg=m)
-    assert live.features["vision"].shape == (50, 56) and live.steps == 50
+    assert live.features["vision"].shape == (50, DV) and live.steps == 50
     assert 0 < live.coverage["vision"] < 1 and 0 < live.coverage["text"] < 0.3
     assert [w.text for w in live.words] == ["w0", "w1", "w2"]
     # newest input of each modality: last frame / last audio sample / last word end before t_end
@@ -68,7 +71,7 @@ def test_live_window_equals_the_offline_window_of_the_same_samples() -> None:
 
 def test_assembler_masks_missing_modalities_and_prunes_old_samples() -> None:
     asm = WindowAssembler(5.0, 10.0)
-    asm.add_vision([VisionSample(t, np.zeros(56, np.float32), False) for t in np.arange(0, 3, 0.1)])
+    asm.add_vision([VisionSample(t, np.zeros(DV, np.float32), False) for t in np.arange(0, 3, 0.1)])
     w = asm.build(3.0)
     assert not w.any_present and w.newest_input["vision"] == pytest.approx(2.9)  # frames seen, no face
     assert w.samples == {"vision": 30, "audio": 0, "text": 0} and w.newest_input["audio"] is None
@@ -91,17 +94,17 @@ def _window(present: dict[str, bool], t_end: float = 5.0, seed: int = 1):
     asm = WindowAssembler(5.0, 10.0)
     if present.get("vision"):
         asm.add_vision(
-            [VisionSample(t, rng.random(56).astype(np.float32), True) for t in np.arange(0.5, 4.9, 0.1)]
+            [VisionSample(t, rng.random(DV).astype(np.float32), True) for t in np.arange(0.5, 4.9, 0.1)]
         )
     if present.get("audio"):
         asm.add_audio(
             [
-                AudioStep(t, rng.standard_normal(34).astype(np.float32), True)
+                AudioStep(t, rng.standard_normal(DA).astype(np.float32), True)
                 for t in np.arange(1.05, 4.9, 0.1)
             ]
         )
     if present.get("text"):
-        asm.add_text([TextSample(2.0, 2.6, rng.standard_normal(384).astype(np.float32), "hi", "hi")])
+        asm.add_text([TextSample(2.0, 2.6, rng.standard_normal(DT).astype(np.float32), "hi", "hi")])
     return asm.build(t_end)
 
 
