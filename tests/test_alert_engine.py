@@ -4,6 +4,7 @@ cooldown and clear events, on hand-made histories with an injected clock (no thr
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 
@@ -90,7 +91,7 @@ def test_cooldown_keeps_a_flapping_signal_to_one_alert() -> None:
     events = run(r, obs)
     fires = [t for kind, t in events if kind == "fire"]
     assert fires[0] == 0.5
-    assert all(b - a >= 3.0 + HOP for a, b in zip(fires, fires[1:], strict=False))  # clear→fire >= cooldown
+    assert all(b - a >= 3.0 + HOP for a, b in itertools.pairwise(fires))  # clear→fire >= cooldown
     assert len(fires) == 2
     no_cooldown = run(dataclasses.replace(r, cooldown_s=0.0), obs)
     assert sum(kind == "fire" for kind, _ in no_cooldown) == 6  # every flap is an alert without the cooldown

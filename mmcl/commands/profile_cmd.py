@@ -32,18 +32,16 @@ def _fmt(v: float | None, ratio: bool = False) -> str:
 def compare_table(result: dict[str, Any]) -> Table:
     from realtime.pipeline.latency import STAGE_LABELS
 
-    table = Table(title=f"latency (ms): a = {result['a']}, b = {result['b']}")
+    table = Table(title=f"latency (ms), a → b (ratio b/a)\na = {result['a']}\nb = {result['b']}")
     table.add_column("stage")
     for p in ("p50", "p95", "p99"):
-        table.add_column(f"{p} a", justify="right")
-        table.add_column(f"{p} b", justify="right")
-        table.add_column("b/a", justify="right")
+        table.add_column(p, justify="right", no_wrap=True)
     for stage, row in result["stages"].items():
         cells = [STAGE_LABELS.get(stage, stage)]
         for p in ("p50", "p95", "p99"):
             a = (row["a"] or {}).get(f"{p}_ms")
             b = (row["b"] or {}).get(f"{p}_ms")
-            cells += [_fmt(a), _fmt(b), _fmt(row["ratio"][p], ratio=True)]
+            cells.append(f"{_fmt(a)} → {_fmt(b)} ({_fmt(row['ratio'][p], ratio=True)})")
         table.add_row(*cells)
     return table
 
@@ -140,7 +138,9 @@ def register(app: typer.Typer) -> None:
         from realtime.dashboard.panels import latency_table
 
         stdout.print(latency_table(stats, title=f"{log_file}: latency (ms) over {result['windows']} windows"))
-        ending = "session summary present" if result["complete"] else "no session summary (the monitor did not exit cleanly)"
+        ending = "session summary present"
+        if not result["complete"]:
+            ending = "no session summary (the monitor did not exit cleanly)"
         stdout.print(f"windows {result['windows']} (scored {result['scored_windows']}) · {ending}", highlight=False)
         for key in ("csv", "plot"):
             if key in result:

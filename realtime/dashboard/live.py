@@ -102,12 +102,13 @@ class HeadlessPrinter:
         self.interval_s = interval_s
         self.lines = 0
         self.alert_lines = 0
+        self._alert_seq = 0  # the newest alert event printed
 
     def run(self, stop: threading.Event, until: Callable[[], bool] | None = None) -> MonitorSnapshot:
         src = self.source
         next_due = time.monotonic() + self.interval_s
         snap = src.snapshot()
-        alert_seq = 0
+        alert_seq = self._alert_seq
         while not stop.is_set() and not (until is not None and until()):
             stop.wait(max(0.0, min(next_due - time.monotonic(), 0.1)))
             alert_seq = self._print_alerts(src, alert_seq)
@@ -119,7 +120,7 @@ class HeadlessPrinter:
             src.mark_shown(_window_of(snap), time.perf_counter() - t0)
             self.lines += 1
             next_due += self.interval_s
-        self._print_alerts(src, alert_seq)
+        self._alert_seq = self._print_alerts(src, alert_seq)
         return src.snapshot()
 
     def _print_alerts(self, src: SnapshotSource, last_seq: int) -> int:
