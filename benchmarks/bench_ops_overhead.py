@@ -1,14 +1,18 @@
 """Overhead of alerts + Prometheus metrics on the monitor's CPU share, measured in one run.
 
-The same real-time replay of a real clip (default ../shared/data/media/moud_101_movies.mp4: 33 s, one
-face, Spanish speech) is monitored ``--rounds`` times each way, alternating: *plain* (the pipeline and a
-``--headless`` printer) and *ops* (the same plus ``--alerts`` with both shipped rule files' rules — their
-command and webhook actions pointed at a ``true`` command and a webhook server on 127.0.0.1 — and
-``--metrics-port`` with a scraper pulling ``/metrics`` every ``--scrape-s`` s). For each round: the process
-CPU time (user + system, every thread, ``os.times``) over the wall time from start to the end of the
-replay = CPU share in % of one core. Printed: every round, the mean of each way and the ratio ops/plain,
-the time the alert runtime itself spent on the window thread, and the machine's load average (a shared
-machine makes every figure noisier; alternating rounds spreads that over both ways).
+The same replay of a real clip (default ../shared/data/media/moud_101_movies.mp4: 33 s, one face, Spanish
+speech) is monitored ``--rounds`` times each way, alternating: *plain* (the pipeline and a ``--headless``
+printer) and *ops* (the same plus ``--alerts`` with both shipped rule files' rules — their command and
+webhook actions pointed at a ``true`` command and a webhook server on 127.0.0.1 — and ``--metrics-port``
+with a scraper pulling ``/metrics`` every ``--scrape-s`` s of wall time).
+
+CPU share = process CPU time (user + system, every thread, ``os.times``) from start to the end of the
+replay ÷ seconds of media replayed, in % of one core: what the monitor needs to keep up in real time.
+The default replay mode is ``clock-stopped``, so that both ways do exactly the same work (every frame,
+every window; no window skipped because another process took the CPU) — on a shared machine a
+``realtime`` round's figures move with the other load (``--mode realtime`` to see it). Printed: every
+round, the mean of each way and the ratio ops/plain, the CPU time the alert runtime spent on the window
+thread per window (``time.thread_time``), and the machine's load average.
 
 Checkpoint: the shipped default, on the feature set it records (the monitor computes that version).
 
@@ -68,7 +72,7 @@ def _engine_and_version() -> tuple[Any, str]:
     return InferenceEngine(create_backend("eager", loaded), loaded.task, contributions=True), version
 
 
-def one_round(clip: Path, ops: bool, url: str, scrape_s: float, shared: dict[str, Any]) -> dict[str, Any]:
+def one_round(clip: Path, ops: bool, url: str, scrape_s: float, shared: dict[str, Any], mode: str) -> dict[str, Any]:
     from rich.console import Console
 
     from mmcl.app_config import load_app_config
@@ -85,7 +89,7 @@ def one_round(clip: Path, ops: bool, url: str, scrape_s: float, shared: dict[str
         embedder, recognizer = TextEmbedder(), FasterWhisperRecognizer(AsrConfig())
         shared["models"] = {"embedder_factory": lambda: embedder, "recognizer": recognizer}
     engine, version = shared["engine"]
-    app = load_app_config(overrides=["sources.replay.mode=realtime", f"sources.camera.source={clip}",
+    app = load_app_config(overrides=[f"sources.replay.mode={mode}", f"sources.camera.source={clip}",
                                      f"sources.microphone.device={clip}", f"features.feature_set={version}",
                                      "monitor.torch_threads=1"])  # fmt: skip
     pipeline = build_pipeline(app, mode="replay", engine=engine, **shared["models"])
@@ -110,9 +114,9 @@ def one_round(clip: Path, ops: bool, url: str, scrape_s: float, shared: dict[str
         threading.Thread(target=scrape, daemon=True, name="bench-scraper").start()
     console = Console(file=open(os.devnull, "w"), width=160)
     pipeline.start()
-    t0, c0 = time.monotonic(), sum(os.times()[:2])
+    t0, c0, s0 = time.monotonic(), sum(os.times()[:2]), pipeline.clock.now()
     HeadlessPrinter(pipeline, console, 1.0).run(threading.Event(), lambda: pipeline.finished.is_set())
-    wall, cpu = time.monotonic() - t0, sum(os.times()[:2]) - c0
+    wall, cpu, media = time.monotonic() - t0, sum(os.times()[:2]) - c0, pipeline.clock.now() - s0
     stop.set()
     fired = dict(runtime.fired) if runtime is not None else {}
     busy = runtime.busy_s if runtime is not None else 0.0
@@ -122,7 +126,8 @@ def one_round(clip: Path, ops: bool, url: str, scrape_s: float, shared: dict[str
     if exporter is not None:
         exporter.close()
     windows = pipeline.snapshot().windows
-    return {"ops": ops, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "cpu_share_pct": round(100 * cpu / wall, 1),
+    return {"ops": ops, "wall_s": round(wall, 2), "media_s": round(media, 2), "cpu_s": round(cpu, 2),
+            "cpu_share_pct": round(100 * cpu / media, 1), "skipped": pipeline.snapshot().windows_skipped,
             "windows": windows, "alert_runtime_ms_per_window": round(1000 * busy / max(1, windows), 3),
             "scrapes": scrapes, "alerts_fired": fired}  # fmt: skip
 
@@ -132,6 +137,7 @@ def main() -> None:
     ap.add_argument("--clip", type=Path, default=DEFAULT_CLIP)
     ap.add_argument("--rounds", type=int, default=2, help="rounds of each way (alternating plain, ops, …)")
     ap.add_argument("--scrape-s", type=float, default=1.0, help="seconds between /metrics scrapes")
+    ap.add_argument("--mode", choices=("clock-stopped", "realtime"), default="clock-stopped")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
@@ -139,24 +145,25 @@ def main() -> None:
     url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
     shared: dict[str, Any] = {}
     with tempfile.TemporaryDirectory():
-        rounds = [one_round(args.clip, ops, url, args.scrape_s, shared)
+        rounds = [one_round(args.clip, ops, url, args.scrape_s, shared, args.mode)
                   for _ in range(args.rounds) for ops in (False, True)]  # fmt: skip
     server.shutdown()
     mean = {k: sum(r["cpu_share_pct"] for r in rounds if r["ops"] is k) / args.rounds for k in (False, True)}
-    result = {"clip": str(args.clip), "rounds": rounds, "cpu_share_plain_pct": round(mean[False], 1),
+    result = {"clip": str(args.clip), "mode": args.mode, "rounds": rounds, "cpu_share_plain_pct": round(mean[False], 1),
               "cpu_share_ops_pct": round(mean[True], 1), "ratio_ops_over_plain": round(mean[True] / mean[False], 3),
               "load_average": os.getloadavg(), "cpus": os.cpu_count()}  # fmt: skip
     if args.json:
         print(json.dumps(result))
         return
     for r in rounds:
-        print(f"{'ops  ' if r['ops'] else 'plain'} wall {r['wall_s']:6.1f} s  cpu {r['cpu_s']:6.1f} s  "
-              f"share {r['cpu_share_pct']:5.1f}% of one core  windows {r['windows']}  "
+        print(f"{'ops  ' if r['ops'] else 'plain'} media {r['media_s']:5.1f} s  wall {r['wall_s']:6.1f} s  "
+              f"cpu {r['cpu_s']:6.1f} s  share {r['cpu_share_pct']:5.1f}% of one core  windows {r['windows']} "
+              f"(skipped {r['skipped']})  "
               f"alert runtime {r['alert_runtime_ms_per_window']:.3f} ms/window  scrapes {r['scrapes']}  "
               f"fired {r['alerts_fired']}")  # fmt: skip
     print(f"mean CPU share: plain {mean[False]:.1f}%, with alerts + metrics {mean[True]:.1f}% "
           f"→ ratio {result['ratio_ops_over_plain']:.3f}")
-    print(f"load average {result['load_average'][0]:.2f} on {result['cpus']} CPUs (shared machine: noisy)")
+    print(f"mode {args.mode}; load average {result['load_average'][0]:.2f} on {result['cpus']} CPUs")
 
 
 if __name__ == "__main__":

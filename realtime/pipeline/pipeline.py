@@ -522,7 +522,8 @@ class Pipeline:
             "words": len(self.asr.transcript()) if self.asr is not None else 0,
         }  # fmt: skip
 
-    def snapshot(self) -> MonitorSnapshot:
+    def snapshot(self, latency: bool = True) -> MonitorSnapshot:
+        """Everything readers show; ``latency=False`` leaves the percentiles out (cheaper: the alert runtime)."""
         now = self.clock.now()
         st = self.state.read()
         pred = st["prediction"]
@@ -628,7 +629,7 @@ class Pipeline:
             score_range=decoder.score_range if decoder else (-1.0, 1.0), history=st["history"],
             trend_history=st["trend_history"], windows=st["windows"], windows_skipped=st["windows_skipped"],
             empty_windows=st["empty_windows"], status=status, modalities=tuple(mods), transcript=transcript,
-            speaking=speaking, latency=self.latency.summary(), queues=queues, devices=tuple(devices),
+            speaking=speaking, latency=self.latency.summary() if latency else {}, queues=queues, devices=tuple(devices),
             drops=drops, resources=self.resources.sample(),
             asr_lag_s=asr_stats.pending_s if asr_stats is not None else 0.0,
             partial=self._partial_text(), alerts=st["alerts"], alert_events=st["alert_events"],
