@@ -76,6 +76,7 @@ def session(shared_data, tmp_path_factory):
     exporter = MetricsExporter([(r.name, r.severity) for r in cfg.rules])
     exporter.attach(pipeline)
     runtime.listeners.append(exporter.on_alert)
+    exporter.delivery_source = runtime.delivery_stats
     port = exporter.serve(0)
     out = Console(width=200, record=True, file=open("/dev/null", "w"), color_system=None)
     seen: dict = {}
@@ -163,6 +164,9 @@ def test_metrics_scrape_during_the_replay(session) -> None:
     final = {f.name: f for f in text_string_to_metric_families(session.final_metrics)}
     fired = {s.labels["rule"]: s.value for s in final["mmcl_alerts_fired"].samples if s.name.endswith("_total")}
     assert fired == {"looked_away": 1.0, "camera_degraded": 0.0}
+    deliveries = {(s.labels["action"], s.labels["result"]): s.value for s in final["mmcl_alert_deliveries"].samples
+                  if s.name.endswith("_total")}  # fmt: skip
+    assert deliveries[("webhook", "delivered")] >= 1.0 and deliveries[("webhook", "dropped")] == 0.0
 
 
 def test_trace_loads_back_with_every_window_and_spans_that_nest_and_add_up(session) -> None:

@@ -49,6 +49,7 @@ class MonitorOps:
             self.exporter.attach(pipeline)
             if self.runtime is not None:
                 self.runtime.listeners.append(self.exporter.on_alert)
+                self.exporter.delivery_source = self.runtime.delivery_stats
             port = self.exporter.serve(self.metrics_port, self.metrics_host)
             self.messages.append(f"metrics: http://{self.metrics_host}:{port}/metrics")
 

@@ -17,6 +17,7 @@ The exporter has its own registry (nothing global) and serves it on ``host:port`
 ``mmcl_asr_backlog_seconds``                 audio waiting for the speech recogniser
 ``mmcl_process_cpu_percent``, ``mmcl_process_rss_bytes``  the monitor process
 ``mmcl_alerts_fired_total{rule,severity}``   alerts fired (``--alerts``)
+``mmcl_alert_deliveries_total{action,result}``  command/webhook deliveries: delivered, failed, dropped
 ==========================================  ================================================================
 
 Gauges are read from ``pipeline.snapshot()`` when Prometheus scrapes (pull; nothing is done per window
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -53,6 +55,7 @@ class _SnapshotCollector(Collector):
         self.exporter = exporter
 
     def collect(self) -> Any:
+        t0 = time.thread_time()
         snap = self.exporter.pipeline.snapshot()
         for name, doc, value in self.exporter.signals():
             g = GaugeMetricFamily(f"mmcl_{name}", doc)
@@ -86,6 +89,15 @@ class _SnapshotCollector(Collector):
                                 value=snap.resources.cpu_percent)  # fmt: skip
         yield GaugeMetricFamily("mmcl_process_rss_bytes", "Process resident memory.",
                                 value=snap.resources.rss_mb * 2**20)  # fmt: skip
+        if self.exporter.delivery_source is not None:
+            fam = CounterMetricFamily("mmcl_alert_deliveries", "Alert deliveries by the command/webhook actions.",
+                                      labels=["action", "result"])  # fmt: skip
+            for st in self.exporter.delivery_source():
+                for result in ("delivered", "failed", "dropped"):
+                    fam.add_metric([st.name, result], float(getattr(st, result)))
+            yield fam
+        self.exporter.collect_cpu_s += time.thread_time() - t0
+        self.exporter.scrapes += 1
 
 
 class MetricsExporter:
@@ -101,6 +113,9 @@ class MetricsExporter:
         for rule, severity in rules or []:
             self.alerts.labels(rule, severity)  # 0 from the start, so rate() works
         self.pipeline: Any = None
+        self.delivery_source: Any = None  # () -> [DeliveryStats] (the alert runtime's delivery_stats)
+        self.collect_cpu_s = 0.0  # CPU time spent building scrapes (for the overhead benchmark)
+        self.scrapes = 0
         self._signals: dict[str, float] = {}
         self._server: Any = None
         self._thread: Any = None
