@@ -108,7 +108,7 @@ def banner_capture(out: Path, tmp: Path) -> None:
     text = ""
     while not p.finished.wait(0.1):
         snap = p.snapshot()
-        if not text and any(a.kind == "active" for a in snap.alerts) and snap.now - snap.alerts[0].fired_at >= 0.4:
+        if not text and any(a.kind == "active" for a in snap.alerts) and snap.elapsed_s - snap.alerts[0].fired_at >= 0.4:
             console = Console(width=120, record=True, file=open(os.devnull, "w"), color_system=None)
             console.print(render(snap, 120))
             text = console.export_text()

@@ -25,7 +25,7 @@ def test_banner_shows_active_and_recently_cleared_alerts_and_delivery() -> None:
     snap = snapshot(alerts=(ACTIVE, CLEARED), alert_events=(FIRE,), alert_delivery="webhook 1 sent, 0 failed")
     text = text_of(render(snap, 160))
     assert "ALERT CRITICAL" in text and "looked_away: driver looking away (no face for 2 s)" in text
-    assert "since t=18.5 s (2.5 s ago)" in text
+    assert "since t=18.5 s (2.0 s ago)" in text  # t counts from the session start (elapsed 20.5 s)
     assert "cleared  driver_distress: sustained negative sentiment · lasted 8.0 s" in text
     assert "delivery: webhook 1 sent, 0 failed" in text
     assert text.index("status: running") < text.index("ALERT CRITICAL") < text.index("─ sentiment ─")  # on top

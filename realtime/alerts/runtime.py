@@ -32,6 +32,9 @@ from realtime.pipeline.state import AlertView
 
 log = logging.getLogger(__name__)
 
+# Times: engine events and log lines carry the session clock (as the log's window lines do; ``session_s``
+# adds the time since the session started); what readers show (AlertView) counts from the session start.
+
 RECENT_EVENTS = 20
 
 
@@ -66,6 +69,7 @@ class AlertRuntime:
         self._recent: list[AlertView] = []
         self._cleared_at: dict[str, tuple[float, AlertEvent]] = {}
         self._state: Any = None
+        self._t0 = 0.0
         self._stopped = False
 
     # ---- lifecycle -----------------------------------------------------------------------------------------
@@ -101,7 +105,9 @@ class AlertRuntime:
             return
         t0 = time.thread_time()
         t = float(event["t_end"])
-        self.engine.observe(observation_of(t, prediction, self._pipeline.snapshot(latency=False)))
+        snap = self._pipeline.snapshot(latency=False)
+        self._t0 = snap.now - snap.elapsed_s  # session start on the session clock (shown times count from it)
+        self.engine.observe(observation_of(t, prediction, snap))
         for ev in self.engine.step(t):
             self._dispatch(ev)
         self._publish(t)
@@ -110,7 +116,7 @@ class AlertRuntime:
     def _dispatch(self, ev: AlertEvent) -> None:
         rule = self.rules[ev.rule]
         wanted = set(rule.actions) if rule.actions is not None else None
-        payload = {"type": "alert", **ev.to_dict()}
+        payload = {"type": "alert", **ev.to_dict(), "session_s": round(ev.t - self._t0, 3)}
         if wanted is None or "log" in wanted:
             for sink in (self.event_log, self.alert_log):
                 if sink is not None:
@@ -123,7 +129,8 @@ class AlertRuntime:
                 self._cleared_at.pop(ev.rule, None)
             else:
                 self._cleared_at[ev.rule] = (ev.t, ev)
-            view = AlertView(self._seq, ev.kind, ev.rule, ev.severity, ev.message, ev.t, ev.fired_at,
+            view = AlertView(self._seq, ev.kind, ev.rule, ev.severity, ev.message, ev.t - self._t0,
+                             ev.fired_at - self._t0,
                              headless=self.cfg.actions.headless and (wanted is None or "headless" in wanted),
                              bell=bell)  # fmt: skip
             self._recent = [*self._recent, view][-RECENT_EVENTS:]
@@ -151,10 +158,11 @@ class AlertRuntime:
                 st = self.engine.states[name]
                 rule = self.rules[name]
                 if rule.actions is None or "banner" in rule.actions:
-                    banner.append(AlertView(0, "active", name, rule.severity, rule.message or name,
-                                            st.fired_at or now, st.fired_at or now))  # fmt: skip
+                    fired = (st.fired_at if st.fired_at is not None else now) - self._t0
+                    banner.append(AlertView(0, "active", name, rule.severity, rule.message or name, fired, fired))
             for name, ev in held.items():
-                banner.append(AlertView(0, "cleared", name, ev.severity, ev.message, ev.t, ev.fired_at))
+                banner.append(AlertView(0, "cleared", name, ev.severity, ev.message, ev.t - self._t0,
+                                        ev.fired_at - self._t0))  # fmt: skip
         self._state.set_alerts(tuple(banner), recent, self.delivery_line())
 
     # ---- results and counters ------------------------------------------------------------------------------

@@ -79,8 +79,8 @@ class AlertView:
     rule: str
     severity: str  # info | warning | critical
     message: str
-    t: float  # session clock of the event (banner: when it fired or cleared)
-    fired_at: float
+    t: float  # seconds since the session started (banner: when it fired or cleared)
+    fired_at: float  # seconds since the session started
     headless: bool = True  # print it in --headless output
     bell: bool = False  # ring the terminal bell (fire events)
 
