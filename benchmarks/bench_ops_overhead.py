@@ -21,7 +21,7 @@ Two measures, both printed:
 (``--mode clock-stopped`` replays without skipping, but its waiting loops cost CPU in proportion to wall
 time, which makes measure 1 meaningless there; use it for measure 2 only.)
 
-Checkpoint: the shipped default, on the feature set it records (the monitor computes that version).
+Checkpoint: the shipped default (the monitor computes the feature set it records), eager backend.
 
     .venv/bin/python benchmarks/bench_ops_overhead.py [--rounds 3] [--clip FILE] [--json]
 """
@@ -66,19 +66,6 @@ def _rules(url: str) -> Any:
     return AlertsConfig(rules=[r for f in files for r in f.rules], actions=actions)
 
 
-def _engine_and_version() -> tuple[Any, str]:
-    from model.backends import create_backend
-    from model.checkpoint import load_checkpoint, read_checkpoint
-    from model.featureset import live_feature_set
-    from model.pretrained import default_checkpoint_path
-    from realtime.pipeline.inference import InferenceEngine
-
-    path = default_checkpoint_path()
-    version = read_checkpoint(path)["feature_set"]["version"]
-    loaded = load_checkpoint(path, expected_features=live_feature_set(version))
-    return InferenceEngine(create_backend("eager", loaded), loaded.task, contributions=True), version
-
-
 def one_round(clip: Path, ops: bool, url: str, scrape_s: float, shared: dict[str, Any], mode: str) -> dict[str, Any]:
     from rich.console import Console
 
@@ -88,18 +75,22 @@ def one_round(clip: Path, ops: bool, url: str, scrape_s: float, shared: dict[str
     from realtime.pipeline.metrics import MetricsExporter
     from realtime.pipeline.session import build_pipeline
 
-    if "engine" not in shared:  # loaded once: rounds differ only in alerts + metrics
-        from realtime.asr import AsrConfig, FasterWhisperRecognizer
-        from realtime.features.text import TextEmbedder
-
-        shared["engine"] = _engine_and_version()
-        embedder, recognizer = TextEmbedder(), FasterWhisperRecognizer(AsrConfig())
-        shared["models"] = {"embedder_factory": lambda: embedder, "recognizer": recognizer}
-    engine, version = shared["engine"]
     app = load_app_config(overrides=[f"sources.replay.mode={mode}", f"sources.camera.source={clip}",
-                                     f"sources.microphone.device={clip}", f"features.feature_set={version}",
-                                     "monitor.torch_threads=1"])  # fmt: skip
-    pipeline = build_pipeline(app, mode="replay", engine=engine, **shared["models"])
+                                     f"sources.microphone.device={clip}", "monitor.backend=eager"])  # fmt: skip
+    if "recognizer" not in shared:  # loaded once: rounds differ only in alerts + metrics
+        from realtime.asr import AsrConfig, FasterWhisperRecognizer
+
+        shared["recognizer"] = FasterWhisperRecognizer(AsrConfig())
+
+    def embedder() -> Any:  # called when the text worker starts (the checkpoint's feature set is known)
+        from realtime.features.text import text_embedder_for
+
+        key = f"text:{app.features.feature_set}"
+        if key not in shared:
+            shared[key] = text_embedder_for(app.features.feature_set)
+        return shared[key]
+
+    pipeline = build_pipeline(app, mode="replay", recognizer=shared["recognizer"], embedder_factory=embedder)
     runtime = exporter = None
     stop = threading.Event()
     scrapes = 0

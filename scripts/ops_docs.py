@@ -9,7 +9,7 @@ docs/latency_demo.png), from real runs:
    ``configs/alerts/looked_away.yaml``; the dashboard (120 columns) is captured as text while the alert
    is active.
 
-Engine: the shipped default checkpoint, on the feature set it records (``features.feature_set``).
+Engine: the shipped default checkpoint (the monitor computes the feature set it records), eager backend.
 
     .venv/bin/python scripts/ops_docs.py [--out docs] [--seconds 60]
 """
@@ -32,19 +32,6 @@ sys.path.insert(0, str(ROOT / "tests"))  # the CREMA-D clip builders the tests u
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def engine_and_version():
-    from model.backends import create_backend
-    from model.checkpoint import load_checkpoint, read_checkpoint
-    from model.featureset import live_feature_set
-    from model.pretrained import default_checkpoint_path
-    from realtime.pipeline.inference import InferenceEngine
-
-    path = default_checkpoint_path()
-    version = read_checkpoint(path)["feature_set"]["version"]
-    loaded = load_checkpoint(path, expected_features=live_feature_set(version))
-    return InferenceEngine(create_backend("eager", loaded), loaded.task, contributions=True), version, path.name
-
-
 def demo_profile(out: Path, seconds: float, tmp: Path) -> None:
     from rich.console import Console
 
@@ -57,12 +44,10 @@ def demo_profile(out: Path, seconds: float, tmp: Path) -> None:
     from realtime.profiling.samples import stage_samples
     from realtime.profiling.trace import write_trace
 
-    engine, version, name = engine_and_version()
-    app = load_app_config(overrides=[f"features.feature_set={version}", f"monitor.log={tmp / 'demo.jsonl'}"])
+    app = load_app_config(overrides=["monitor.backend=eager", f"monitor.log={tmp / 'demo.jsonl'}"])
     demo = ensure_demo(None, app.monitor.demo_fps)
     app.sources = demo_sources(app.sources, demo.video, demo.audio)
-    p = build_pipeline(app, mode="demo", banner=DEMO_BANNER, engine=engine)
-    p.model_name = name
+    p = build_pipeline(app, mode="demo", banner=DEMO_BANNER)
     console = Console(file=open(os.devnull, "w"), width=160)
     p.start()
     t0 = time.monotonic()
@@ -93,22 +78,20 @@ def banner_capture(out: Path, tmp: Path) -> None:
 
     data = ROOT.parent / "shared" / "data" / "media" / "crema_d"
     clip = blocked_camera_clip(crema_concat(data, tmp / "crema3.mp4", "480:360"), tmp / "blocked.mp4")
-    engine, version, name = engine_and_version()
     app = load_app_config(overrides=["sources.replay.mode=realtime", f"sources.camera.source={clip}",
-                                     f"sources.microphone.device={clip}",
-                                     f"features.feature_set={version}"])  # fmt: skip
+                                     f"sources.microphone.device={clip}", "monitor.backend=eager"])  # fmt: skip
     cfg = load_alerts(ROOT / "configs" / "alerts" / "looked_away.yaml")
     cfg = dataclasses.replace(cfg, actions=dataclasses.replace(cfg.actions, log=dataclasses.replace(
         cfg.actions.log, path=str(tmp / "alerts.jsonl"))))  # fmt: skip
-    p = build_pipeline(app, mode="replay", engine=engine)
-    p.model_name = name
+    p = build_pipeline(app, mode="replay")
     runtime = AlertRuntime(cfg)
     runtime.attach(p)
     p.start()
     text = ""
     while not p.finished.wait(0.1):
         snap = p.snapshot()
-        if not text and any(a.kind == "active" for a in snap.alerts) and snap.elapsed_s - snap.alerts[0].fired_at >= 0.4:
+        active = [a for a in snap.alerts if a.kind == "active"]
+        if not text and active and snap.elapsed_s - active[0].fired_at >= 0.4:
             console = Console(width=120, record=True, file=open(os.devnull, "w"), color_system=None)
             console.print(render(snap, 120))
             text = console.export_text()

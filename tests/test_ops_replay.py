@@ -17,8 +17,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers_monitor import crema_concat, pipeline_threads
-from helpers_ops import blocked_camera_clip, ops_pipeline, v1_checkpoint
+from helpers_monitor import crema_concat, file_pipeline, make_checkpoint, pipeline_threads
+from helpers_ops import blocked_camera_clip
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from test_alert_actions import WebhookServer
@@ -70,7 +70,8 @@ def session(shared_data, tmp_path_factory):
         webhook=WebhookAction(url=server.url, retries=2, backoff_s=0.05),
     )  # fmt: skip
     cfg = dataclasses.replace(cfg, actions=acts)
-    pipeline = ops_pipeline(v1_checkpoint(tmp / "ck.pt"), clip, log=log_path)
+    checkpoint = make_checkpoint(tmp / "ck.pt", version="live-v1")  # the cheaper feature set (see helpers_ops)
+    pipeline = file_pipeline(checkpoint, str(clip), str(clip), log=log_path)
     runtime = AlertRuntime(cfg)
     runtime.attach(pipeline)
     exporter = MetricsExporter([(r.name, r.severity) for r in cfg.rules])

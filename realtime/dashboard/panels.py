@@ -248,8 +248,8 @@ def alert_banner(snap: MonitorSnapshot) -> RenderableType | None:
     for a in snap.alerts:
         if a.kind == "active":
             line = Text(f" ALERT {a.severity.upper()} ", style=SEVERITY_STYLE.get(a.severity, "bold"))
-            line.append(f" {a.rule}: {a.message} · since t={a.fired_at:.1f} s ({snap.elapsed_s - a.fired_at:.1f} s ago)",
-                        style="bold")  # fmt: skip
+            ago = snap.elapsed_s - a.fired_at
+            line.append(f" {a.rule}: {a.message} · since t={a.fired_at:.1f} s ({ago:.1f} s ago)", style="bold")
         else:
             line = Text(f" cleared  {a.rule}: {a.message} · lasted {a.t - a.fired_at:.1f} s, cleared at "
                         f"t={a.t:.1f} s", style="dim")  # fmt: skip
