@@ -22,6 +22,8 @@ drop, counted). When every file source has ended, the loop commits the ASR's pen
 last window and sets ``finished``.
 
 Nothing here imports the dashboard: readers call ``snapshot()`` (and ``mark_shown()`` after drawing).
+Alerts and metrics attach as window listeners (``add_window_listener``), called on the window thread
+after each window with its log event.
 """
 
 from __future__ import annotations
