@@ -1,8 +1,7 @@
-"""``mmcl monitor`` (the live sentiment monitor) and ``mmcl profile`` (latency summary of an event log)."""
+"""``mmcl monitor``: the live sentiment monitor (``mmcl profile`` reads its event log: ``profile_cmd``)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
@@ -13,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from mmcl.commands.common import build_config, stderr, stdout
+from mmcl.commands.monitor_ops import MonitorOps
 from model.errors import ConfigError
 
 log = logging.getLogger("mmcl")
@@ -96,6 +96,15 @@ def register(app: typer.Typer) -> None:
         baseline: Annotated[
             Path | None, typer.Option("--baseline", help="Per-user baseline from `mmcl calibrate baseline`.")
         ] = None,
+        alerts: Annotated[
+            Path | None, typer.Option("--alerts", help="Alert rules (YAML; examples in configs/alerts/).")
+        ] = None,
+        metrics_port: Annotated[
+            int | None, typer.Option("--metrics-port", help="Serve Prometheus /metrics on this port (0 = any).")
+        ] = None,
+        metrics_host: Annotated[
+            str, typer.Option("--metrics-host", help="Address for --metrics-port (default loopback only).")
+        ] = "127.0.0.1",
         config: Annotated[list[Path] | None, typer.Option("--config", help="YAML config file(s).")] = None,
         overrides: Annotated[
             list[str] | None, typer.Argument(help="key=value overrides, e.g. monitor.hop_s=0.25")
@@ -128,6 +137,7 @@ def register(app: typer.Typer) -> None:
             "calibration.baseline": str(baseline) if baseline else None,
         }  # fmt: skip
         cfg = build_config(config, options, overrides)
+        ops = MonitorOps(alerts, metrics_port, metrics_host).load()  # rule file errors before loading models
         mode, banner = _choose_session(cfg, camera, mic, demo, auto)
         use_camera, use_audio = camera != "none", mic != "none"
         if mode == "demo":
@@ -143,6 +153,14 @@ def register(app: typer.Typer) -> None:
         live_calib = attach_live_calibration(pipeline.engine, cfg.calibration)  # baseline / --record-calib
         if live_calib is not None:
             pipeline.session_info.update(live_calib.session_info(cfg.calibration))
+
+        try:
+            ops.attach(pipeline)
+        except BaseException:
+            ops.close()
+            raise
+        for line in ops.messages:
+            stderr.print(line, highlight=False)
 
         stop = threading.Event()
 
@@ -169,7 +187,9 @@ def register(app: typer.Typer) -> None:
                 Dashboard(pipeline, stdout, cfg.monitor.refresh_hz).run(stop, done)
         finally:
             root.setLevel(old_level)
+            ops.close_alerts()  # pending alert deliveries reach the logs before they close
             ok = pipeline.stop()
+            ops.close()
             calib_stats = live_calib.close() if live_calib is not None else None
             for s, h in old.items():
                 signal.signal(s, h)
@@ -182,6 +202,8 @@ def register(app: typer.Typer) -> None:
                     highlight=False,
                 )
         _print_summary(pipeline, cfg.monitor.log)
+        if ops.summary():
+            stdout.print(ops.summary(), highlight=False)
         if calib_stats is not None:
             stdout.print(
                 f"calibration windows: {calib_stats.written} written this session, {calib_stats.total} in "
@@ -189,63 +211,3 @@ def register(app: typer.Typer) -> None:
             )  # fmt: skip
         if stop.is_set():
             stderr.print("stopped by signal; devices released, log flushed")
-
-    @app.command("profile")
-    def profile(
-        log_file: Annotated[Path, typer.Option("--log", help="A JSONL event log from mmcl monitor --log.")],
-        as_json: Annotated[
-            bool, typer.Option("--json", help="Print one JSON object instead of tables.")
-        ] = False,
-        csv_out: Annotated[Path | None, typer.Option("--csv", help="Also export one row per window.")] = None,
-    ) -> None:
-        """Latency summary (p50/p95/p99 per stage) of a monitor event log, and an optional CSV export."""
-        import csv
-
-        from realtime.dashboard.panels import latency_table
-        from realtime.pipeline.eventlog import latency_summary, read_events, window_table
-        from realtime.pipeline.latency import LatencyStat
-
-        events = read_events(log_file)
-        windows = [e for e in events if e["type"] == "window"]
-        summaries = [e for e in events if e["type"] == "summary"]
-        stats = latency_summary(windows)
-        final = summaries[-1] if summaries else None
-        if final:  # stages only the session summary knows (render, shown)
-            for stage, d in (final.get("latency_ms") or {}).items():
-                if stage not in stats and d.get("p50_ms") is not None:
-                    stats[stage] = LatencyStat(
-                        stage, int(d["count"]), d["p50_ms"], d["p95_ms"], d["p99_ms"], d.get("max_ms"),
-                        d.get("mean_ms"),
-                    )  # fmt: skip
-        scored = [w for w in windows if w.get("prediction")]
-        result = {
-            "log": str(log_file), "windows": len(windows), "scored_windows": len(scored),
-            "complete": final is not None,
-            "latency_ms": {k: v.to_dict() for k, v in stats.items()},
-            "drops": (final or {}).get("drops"),
-        }  # fmt: skip
-        if csv_out is not None:
-            rows = window_table(windows)
-            keys: list[str] = []
-            for r in rows:
-                keys.extend(k for k in r if k not in keys)
-            with open(csv_out, "w", newline="", encoding="utf-8") as f:
-                writer = csv.DictWriter(f, fieldnames=keys)
-                writer.writeheader()
-                writer.writerows(rows)
-            result["csv"] = str(csv_out)
-        if as_json:
-            typer.echo(json.dumps(result))
-            return
-        stdout.print(latency_table(stats, title=f"{log_file}: latency (ms) over {len(windows)} windows"))
-        stdout.print(
-            f"windows {len(windows)} (scored {len(scored)}) · "
-            + (
-                "session summary present"
-                if final
-                else "no session summary (the monitor did not exit cleanly)"
-            ),
-            highlight=False,
-        )
-        if csv_out is not None:
-            stdout.print(f"wrote {csv_out}", highlight=False)

@@ -18,8 +18,8 @@ from typing import Protocol
 from rich.console import Console
 from rich.live import Live
 
-from realtime.dashboard.panels import headless_line, render
-from realtime.pipeline.state import MonitorSnapshot
+from realtime.dashboard.panels import alert_line, headless_line, render
+from realtime.pipeline.state import AlertView, MonitorSnapshot
 
 MAX_HZ = 20.0  # periodic redraws never closer than this
 
@@ -36,6 +36,12 @@ class SnapshotSource(Protocol):
 
 def _window_of(snap: MonitorSnapshot) -> int | None:
     return snap.prediction.window if snap.prediction is not None else None
+
+
+def _new_alerts(snap: MonitorSnapshot, last_seq: int) -> tuple[list[AlertView], int]:
+    """Alert events published after ``last_seq`` and the new last seq."""
+    new = [a for a in snap.alert_events if a.seq > last_seq]
+    return new, max([last_seq, *(a.seq for a in new)])
 
 
 class Dashboard:
@@ -58,6 +64,7 @@ class Dashboard:
             redirect_stdout=False, redirect_stderr=False, vertical_overflow="crop",
         ) as live:  # fmt: skip
             version = -1
+            alert_seq = _new_alerts(snap, 0)[1]
             next_due = 0.0
             last_draw = 0.0
             while not stop.is_set() and not (until is not None and until()):
@@ -70,6 +77,9 @@ class Dashboard:
                 t0 = time.perf_counter()
                 snap = src.snapshot()
                 live.update(render(snap, self.console.width), refresh=True)
+                new, alert_seq = _new_alerts(snap, alert_seq)
+                if any(a.bell for a in new):
+                    self.console.bell()
                 dt = time.perf_counter() - t0
                 shown_window = _window_of(snap)
                 src.mark_shown(shown_window, dt)
@@ -91,13 +101,17 @@ class HeadlessPrinter:
         self.console = console or Console(highlight=False)
         self.interval_s = interval_s
         self.lines = 0
+        self.alert_lines = 0
+        self._alert_seq = 0  # the newest alert event printed
 
     def run(self, stop: threading.Event, until: Callable[[], bool] | None = None) -> MonitorSnapshot:
         src = self.source
         next_due = time.monotonic() + self.interval_s
         snap = src.snapshot()
+        alert_seq = self._alert_seq
         while not stop.is_set() and not (until is not None and until()):
             stop.wait(max(0.0, min(next_due - time.monotonic(), 0.1)))
+            alert_seq = self._print_alerts(src, alert_seq)
             if time.monotonic() < next_due:
                 continue
             t0 = time.perf_counter()
@@ -106,4 +120,19 @@ class HeadlessPrinter:
             src.mark_shown(_window_of(snap), time.perf_counter() - t0)
             self.lines += 1
             next_due += self.interval_s
+        self._alert_seq = self._print_alerts(src, alert_seq)
         return src.snapshot()
+
+    def _print_alerts(self, src: SnapshotSource, last_seq: int) -> int:
+        """Print alert events newer than ``last_seq`` at once (not at the next interval)."""
+        getter = getattr(src, "alert_events", None)  # cheap (no snapshot); sources without alerts lack it
+        events = getter() if callable(getter) else ()
+        if not events or events[-1].seq <= last_seq:
+            return last_seq
+        new = [a for a in events if a.seq > last_seq]
+        last_seq = new[-1].seq
+        for a in new:
+            if a.headless:
+                self.console.print(alert_line(a), markup=False, highlight=False, soft_wrap=True)
+                self.alert_lines += 1
+        return last_seq

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from realtime.pipeline.latency import STAGE_LABELS, LatencyStat
-from realtime.pipeline.state import MonitorSnapshot
+from realtime.pipeline.state import AlertView, MonitorSnapshot
 
 SPARK = "▁▂▃▄▅▆▇█"
 GAUGE_WIDTH = 41
@@ -237,6 +237,38 @@ def system_panel(snap: MonitorSnapshot) -> RenderableType:
     return Panel(Group(*lines), title="devices · queues · resources")
 
 
+SEVERITY_STYLE = {"critical": "bold white on red", "warning": "bold black on dark_orange", "info": "bold black on cyan"}
+
+
+def alert_banner(snap: MonitorSnapshot) -> RenderableType | None:
+    """Active alerts (one line each, severity colours) and recently cleared ones (dim); None without any."""
+    if not snap.alerts and not snap.alert_delivery:
+        return None
+    lines: list[Text] = []
+    for a in snap.alerts:
+        if a.kind == "active":
+            line = Text(f" ALERT {a.severity.upper()} ", style=SEVERITY_STYLE.get(a.severity, "bold"))
+            ago = snap.elapsed_s - a.fired_at
+            line.append(f" {a.rule}: {a.message} · since t={a.fired_at:.1f} s ({ago:.1f} s ago)", style="bold")
+        else:
+            line = Text(f" cleared  {a.rule}: {a.message} · lasted {a.t - a.fired_at:.1f} s, cleared at "
+                        f"t={a.t:.1f} s", style="dim")  # fmt: skip
+        lines.append(line)
+    if not lines:
+        lines.append(Text("no active alert", style="dim"))
+    if snap.alert_delivery:
+        lines.append(Text("delivery: " + snap.alert_delivery, style="dim"))
+    active = any(a.kind == "active" for a in snap.alerts)
+    return Panel(Group(*lines), title="alerts", border_style="red" if active else "dim")
+
+
+def alert_line(a: AlertView) -> str:
+    """One ``--headless`` line per alert event."""
+    if a.kind == "fire":
+        return f"ALERT {a.severity.upper()} {a.rule} fired at t={a.t:.1f}s: {a.message}"
+    return f"ALERT CLEARED {a.rule} at t={a.t:.1f}s after {a.t - a.fired_at:.1f}s: {a.message}"
+
+
 def _two_columns(left: RenderableType, right: RenderableType, width: int | None) -> Table:
     grid = Table.grid(expand=True)
     half = None if width is None else max(20, width // 2)
@@ -250,13 +282,15 @@ def render(snap: MonitorSnapshot, width: int | None = None) -> RenderableType:
     """The whole dashboard for one snapshot. With the screen ``width`` the two-column rows get fixed
     column widths, which spares rich measuring every cell (several times faster per redraw). Screens
     narrower than ``WIDE`` columns get the panels stacked (most important first)."""
+    banner = alert_banner(snap)
+    top = [header(snap), *([banner] if banner is not None else [])]
     if width is not None and width < WIDE:
         return Group(
-            header(snap), sentiment_panel(snap), modality_panel(snap), transcript_panel(snap),
+            *top, sentiment_panel(snap), modality_panel(snap), transcript_panel(snap),
             latency_panel(snap), system_panel(snap),
         )  # fmt: skip
     return Group(
-        header(snap),
+        *top,
         _two_columns(sentiment_panel(snap), modality_panel(snap), width),
         transcript_panel(snap),
         _two_columns(latency_panel(snap), system_panel(snap), width),

@@ -9,7 +9,11 @@ created with mode 0600 (it holds what was said). Line types (``"type"``):
   ``probs``/``label``, ``score``, ``trend``, ``contributions``; ``null`` when no modality was present),
   ``masks`` (observed steps per modality out of ``steps``), ``words`` (text of the window) and
   ``latency_ms`` (stage latencies of this window: ``window``, ``inference``, ``e2e_published``, and the
-  newest ``face``/``voice``/``asr_commit``/``text`` latencies of inputs in it).
+  newest ``face``/``voice``/``asr_commit``/``text`` latencies of inputs in it), ``tick_at`` (session clock
+  when the window loop started on it), ``queues`` (hand-off queue depths), ``cpu_percent`` / ``rss_mb``.
+* ``shown`` — a window's prediction first drawn by the dashboard / headless printer (``shown_at``).
+* ``alert`` / ``alert_action`` — with ``--alerts``: an alert fired or cleared (``realtime.alerts``), and
+  what its command / webhook delivery did.
 * ``status`` — a device/worker status change (e.g. camera ``reconnecting``).
 * ``summary`` — last line at a clean exit: per-stage p50/p95/p99 (ms), drops, counts.
 

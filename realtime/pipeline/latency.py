@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import collections
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,10 +99,18 @@ class LatencyTracker:
         self._samples: dict[str, collections.deque[float]] = {}
         self._counts: dict[str, int] = {}
         self._last: dict[str, float] = {}
+        self._listeners: list[Callable[[str, float], None]] = []
+
+    def add_listener(self, fn: Callable[[str, float], None]) -> None:
+        """Also hand every sample ``(stage, seconds)`` to ``fn`` (e.g. Prometheus histograms); ``fn`` runs on
+        the recording thread and must be quick."""
+        self._listeners.append(fn)
 
     def record(self, stage: str, seconds: float) -> None:
         if seconds != seconds:  # NaN
             return
+        for fn in self._listeners:
+            fn(stage, float(seconds))
         with self._lock:
             d = self._samples.get(stage)
             if d is None:

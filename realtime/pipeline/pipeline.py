@@ -22,6 +22,8 @@ drop, counted). When every file source has ended, the loop commits the ASR's pen
 last window and sets ``finished``.
 
 Nothing here imports the dashboard: readers call ``snapshot()`` (and ``mark_shown()`` after drawing).
+Alerts and metrics attach as window listeners (``add_window_listener``), called on the window thread
+after each window with its log event.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from realtime.pipeline.eventlog import EventLog
 from realtime.pipeline.inference import InferenceEngine
 from realtime.pipeline.latency import LatencyTracker
 from realtime.pipeline.state import (
+    AlertView,
     DeviceView,
     ModalityView,
     MonitorSnapshot,
@@ -61,6 +64,8 @@ from realtime.sources.replay import ReplayMode
 from realtime.types import Word
 
 log = logging.getLogger(__name__)
+
+WindowListener = Callable[[dict[str, Any], Any], None]  # (window event, Prediction | None)
 
 WORD_LIVE_S = 3.0  # a word ending this recently counts as "words: live"
 FACE_LIVE_S = 1.0  # a frame older than this no longer says "face found"
@@ -122,6 +127,7 @@ class Pipeline:
         self._shown: collections.OrderedDict[int, float | None] = collections.OrderedDict()
         self._last_shown = -1
         self._last_empty = False
+        self._window_listeners: list[WindowListener] = []
         q = self.cfg.queue_size
         self.face_out: Outbox = Outbox("face→windows", q)
         self.voice_out: Outbox = Outbox("voice→windows", q)
@@ -164,6 +170,12 @@ class Pipeline:
     @property
     def running(self) -> bool:
         return self._running
+
+    def add_window_listener(self, fn: WindowListener) -> None:
+        """Call ``fn(event, prediction)`` on the window thread after every window (the event is the log's
+        ``window`` line, also without a log). Listeners must be quick (alerts, metrics); an exception is
+        logged and the pipeline goes on."""
+        self._window_listeners.append(fn)
 
     def threads(self) -> list[threading.Thread]:
         """Every thread this pipeline started that is still alive (for tests and shutdown checks)."""
@@ -358,6 +370,7 @@ class Pipeline:
                 return
 
     def _tick(self, t_end: float, final: bool = False) -> None:
+        tick_at = self.clock.now()
         t0 = time.perf_counter()
         self.assembler.add_vision(self.face_out.drain())
         self.assembler.add_audio(self.voice_out.drain())
@@ -401,11 +414,19 @@ class Pipeline:
             self.latency.record("attribution", attr_s)
         if e2e is not None:
             self.latency.record("e2e_published", e2e)
-        self.resources.sample()
+        res = self.resources.sample()
+        if self.event_log is None and not self._window_listeners:
+            return
+        event = self._window_event(window, prediction, build_s, infer_s, attr_s, e2e, published)
+        event.update(tick_at=tick_at, queues={b.name: b.depth for b in (self.face_out, self.voice_out, self.text_out)},
+                     cpu_percent=round(res.cpu_percent, 1), rss_mb=round(res.rss_mb, 1))  # fmt: skip
         if self.event_log is not None:
-            self.event_log.write(
-                self._window_event(window, prediction, build_s, infer_s, attr_s, e2e, published)
-            )
+            self.event_log.write(event)
+        for fn in self._window_listeners:
+            try:
+                fn(event, prediction)
+            except Exception:
+                log.exception("window listener %r failed on window %d", fn, window.index)
 
     def _window_event(
         self,
@@ -460,7 +481,10 @@ class Pipeline:
             self._last_shown = window
             newest = self._shown.get(window)
         if newest is not None:
-            self.latency.record("e2e", self.clock.now() - newest)
+            shown_at = self.clock.now()
+            self.latency.record("e2e", shown_at - newest)
+            if self.event_log is not None:  # for `mmcl profile --trace` (the shown span of the window)
+                self.event_log.write({"type": "shown", "window": window, "shown_at": shown_at})
 
     def wait_update(self, version: int, timeout: float) -> int:
         """Block up to ``timeout`` s for a state change after ``version`` (for readers)."""
@@ -469,6 +493,10 @@ class Pipeline:
     def _partial_text(self) -> str:
         partial = getattr(self.asr, "partial", None)  # AsrWorker.partial(): uncommitted hypothesis
         return partial() if callable(partial) and self.asr is not None and self.asr.is_running else ""
+
+    def alert_events(self) -> tuple[AlertView, ...]:
+        """The most recent alert events (cheap; for the --headless printer)."""
+        return self.state.alert_events
 
     def latest_window(self) -> int | None:
         """Index of the newest published prediction (cheap; no snapshot)."""
@@ -496,7 +524,8 @@ class Pipeline:
             "words": len(self.asr.transcript()) if self.asr is not None else 0,
         }  # fmt: skip
 
-    def snapshot(self) -> MonitorSnapshot:
+    def snapshot(self, latency: bool = True) -> MonitorSnapshot:
+        """Everything readers show; ``latency=False`` leaves the percentiles out (cheaper: the alert runtime)."""
         now = self.clock.now()
         st = self.state.read()
         pred = st["prediction"]
@@ -602,10 +631,11 @@ class Pipeline:
             score_range=decoder.score_range if decoder else (-1.0, 1.0), history=st["history"],
             trend_history=st["trend_history"], windows=st["windows"], windows_skipped=st["windows_skipped"],
             empty_windows=st["empty_windows"], status=status, modalities=tuple(mods), transcript=transcript,
-            speaking=speaking, latency=self.latency.summary(), queues=queues, devices=tuple(devices),
+            speaking=speaking, latency=self.latency.summary() if latency else {}, queues=queues, devices=tuple(devices),
             drops=drops, resources=self.resources.sample(),
             asr_lag_s=asr_stats.pending_s if asr_stats is not None else 0.0,
-            partial=self._partial_text(),
+            partial=self._partial_text(), alerts=st["alerts"], alert_events=st["alert_events"],
+            alert_delivery=st["alert_delivery"],
         )  # fmt: skip
 
 

@@ -70,6 +70,22 @@ class ResourceView:
 
 
 @dataclass(frozen=True)
+class AlertView:
+    """One alert as readers see it (published by ``realtime.alerts.runtime``): an event (``kind`` fire /
+    clear, ``seq`` increasing) or a banner entry (``kind`` active / cleared, ``seq`` 0)."""
+
+    seq: int
+    kind: str
+    rule: str
+    severity: str  # info | warning | critical
+    message: str
+    t: float  # seconds since the session started (banner: when it fired or cleared)
+    fired_at: float  # seconds since the session started
+    headless: bool = True  # print it in --headless output
+    bell: bool = False  # ring the terminal bell (fire events)
+
+
+@dataclass(frozen=True)
 class MonitorSnapshot:
     now: float  # session clock
     elapsed_s: float  # since the pipeline started (session clock)
@@ -98,6 +114,9 @@ class MonitorSnapshot:
     resources: ResourceView
     asr_lag_s: float = 0.0  # audio waiting for the ASR
     partial: str = ""  # the ASR's not-yet-committed hypothesis (may still change; display only)
+    alerts: tuple[AlertView, ...] = ()  # banner: active alerts, then recently cleared ones
+    alert_events: tuple[AlertView, ...] = ()  # the most recent fire/clear events (seq increasing)
+    alert_delivery: str = ""  # command/webhook counters, one line ("" = none configured)
 
 
 class MonitorState:
@@ -116,6 +135,9 @@ class MonitorState:
         self.trend_history: collections.deque[tuple[float, float]] = collections.deque()
         self.transcript: collections.deque[TranscriptWord] = collections.deque(maxlen=transcript_words)
         self.last_window_t: float | None = None
+        self.alerts: tuple[AlertView, ...] = ()
+        self.alert_events: tuple[AlertView, ...] = ()
+        self.alert_delivery = ""
 
     def publish(self, prediction: Prediction | None, coverage: dict[str, float], t_end: float) -> None:
         with self._cond:
@@ -151,6 +173,15 @@ class MonitorState:
             self.version += 1
             self._cond.notify_all()
 
+    def set_alerts(self, banner: tuple[AlertView, ...], events: tuple[AlertView, ...], delivery: str) -> None:
+        """The alert runtime's view (banner entries, recent events, delivery counters)."""
+        with self._cond:
+            changed = events != self.alert_events or banner != self.alerts
+            self.alerts, self.alert_events, self.alert_delivery = banner, events, delivery
+            if changed:
+                self.version += 1
+                self._cond.notify_all()
+
     def note_skipped(self, n: int) -> None:
         with self._cond:
             self.windows_skipped += n
@@ -179,6 +210,9 @@ class MonitorState:
                 "trend_history": tuple(self.trend_history),
                 "transcript": tuple(self.transcript),
                 "version": self.version,
+                "alerts": self.alerts,
+                "alert_events": self.alert_events,
+                "alert_delivery": self.alert_delivery,
             }
 
 
