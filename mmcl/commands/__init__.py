@@ -11,6 +11,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mmcl.commands.extract_cmd",
     "mmcl.commands.monitor_cmd",
     "mmcl.commands.profile_cmd",
+    "mmcl.commands.serve_cmd",
     "mmcl.commands.train_default_cmd",
     "mmcl.commands.export_cmd",
     "mmcl.commands.bench_cmd",

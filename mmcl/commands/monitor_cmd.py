@@ -61,6 +61,24 @@ def _print_summary(pipeline: Any, log_path: str) -> None:
         stdout.print(f"event log: {log_path} (mmcl profile --log {log_path})", highlight=False)
 
 
+def _connect_server(cfg: Any, url: str, timeout_ms: float, checkpoint: Path | None, no_fallback: bool) -> Any:
+    """The RemoteEngine for ``--server`` (sets ``cfg.features.feature_set`` to what the server's model reads)."""
+    from realtime.pipeline.remote import RemoteConfig
+    from realtime.pipeline.remote_session import connect_remote_engine
+
+    if no_fallback and (cfg.calibration.baseline or cfg.calibration.record_calib):
+        raise ConfigError("--baseline and --record-calib need the local model; drop --no-fallback")
+    remote = connect_remote_engine(
+        cfg, RemoteConfig(url, timeout_s=timeout_ms / 1000.0), str(checkpoint) if checkpoint else None,
+        fallback=not no_fallback,
+    )  # fmt: skip
+    for line in remote.notes:
+        stderr.print(f"--server: {line}", highlight=False, soft_wrap=True)
+    if remote.engine.backend.loaded is None and (cfg.calibration.baseline or cfg.calibration.record_calib):
+        raise ConfigError("--baseline and --record-calib need a local model on the server's feature set (--checkpoint)")
+    return remote
+
+
 def register(app: typer.Typer) -> None:
     @app.command("monitor")
     def monitor(
@@ -105,6 +123,15 @@ def register(app: typer.Typer) -> None:
         metrics_host: Annotated[
             str, typer.Option("--metrics-host", help="Address for --metrics-port (default loopback only).")
         ] = "127.0.0.1",
+        server: Annotated[
+            str | None, typer.Option("--server", help="Score windows on `mmcl serve` at this URL (http://HOST:PORT).")
+        ] = None,
+        server_timeout_ms: Annotated[
+            float, typer.Option("--server-timeout-ms", help="--server: a slower answer falls back to local inference.")
+        ] = 500.0,
+        no_fallback: Annotated[
+            bool, typer.Option("--no-fallback", help="--server: never score locally (windows go unscored).")
+        ] = False,
         config: Annotated[list[Path] | None, typer.Option("--config", help="YAML config file(s).")] = None,
         overrides: Annotated[
             list[str] | None, typer.Argument(help="key=value overrides, e.g. monitor.hop_s=0.25")
@@ -145,9 +172,13 @@ def register(app: typer.Typer) -> None:
             session = ensure_demo(cfg.monitor.demo_dir or None, cfg.monitor.demo_fps)
             cfg.sources = demo_sources(cfg.sources, session.video, session.audio)
             use_camera = use_audio = True
+        remote = _connect_server(cfg, server, server_timeout_ms, checkpoint, no_fallback) if server else None
         stderr.print("loading models (face landmarker, speech recogniser, text embedder, sentiment model) …")
-        pipeline = build_pipeline(cfg, mode=mode, banner=banner, checkpoint=checkpoint,
-                                  camera=use_camera, audio=use_audio)  # fmt: skip
+        pipeline = build_pipeline(cfg, mode=mode, banner=banner, checkpoint=checkpoint, camera=use_camera,
+                                  audio=use_audio, engine=remote.engine if remote else None)  # fmt: skip
+        if remote is not None:
+            pipeline.model_name = remote.model_name
+            pipeline.session_info["server"] = server
         from calibration.live import attach_live_calibration
 
         live_calib = attach_live_calibration(pipeline.engine, cfg.calibration)  # baseline / --record-calib
@@ -208,6 +239,14 @@ def register(app: typer.Typer) -> None:
             stdout.print(
                 f"calibration windows: {calib_stats.written} written this session, {calib_stats.total} in "
                 f"{calib_stats.directory} (dropped {calib_stats.dropped})", highlight=False,
+            )  # fmt: skip
+        if remote is not None:
+            st = remote.engine.backend.stats.to_dict()
+            stdout.print(
+                f"server {server}: {st['served']} window(s) scored there (round trip p50 {st['rtt_p50_ms']} ms, "
+                f"p95 {st['rtt_p95_ms']} ms), {st['local']} locally, {st['unscored']} unscored, "
+                f"{st['failures']} failed request(s){'; last error: ' + st['last_error'] if st['last_error'] else ''}",
+                highlight=False, soft_wrap=True,
             )  # fmt: skip
         if stop.is_set():
             stderr.print("stopped by signal; devices released, log flushed")

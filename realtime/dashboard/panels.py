@@ -311,7 +311,8 @@ def headless_line(snap: MonitorSnapshot) -> str:
     drops = sum(v for k, v in snap.drops.items() if "fps cap" not in k)
     words = " ".join(w.text for w in snap.transcript[-6:])
     banner = f"[{snap.banner}] " if snap.banner else ""
+    remote = f" | {snap.backend}" if snap.backend.startswith("server ") else ""  # mmcl monitor --server: its state
     return (
         f"{banner}t={snap.elapsed_s:6.1f}s {sent} | {mods} | {lat} | cpu {snap.resources.cpu_percent:.0f}% | "
-        f'windows {snap.windows} | drops {drops:g} | {snap.status} | "{words}"'
+        f'windows {snap.windows} | drops {drops:g} | {snap.status}{remote} | "{words}"'
     )

@@ -67,6 +67,7 @@ class Prediction:
     interval: float | None = None  # regression: half-width of the calibrated interval around ``value``
     interval_level: float | None = None  # its nominal coverage (e.g. 0.9)
     calibrated: bool = False  # classification: probabilities from a fitted temperature
+    scored_by: str | None = None  # who ran the model when it was not this process (``server`` / ``local``)
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -81,6 +82,8 @@ class Prediction:
             out["interval"] = {"half_width": self.interval, "level": self.interval_level}
         if self.calibrated:
             out["calibrated"] = True
+        if self.scored_by is not None:
+            out["scored_by"] = self.scored_by
         return out
 
 
@@ -106,6 +109,19 @@ def checkpoint_interval(extra: dict) -> tuple[float, float] | None:
     if not ok or not (math.isfinite(q) and q >= 0 and 0 < level < 1):
         return None
     return float(q), float(level)
+
+
+def masked_variants(inputs: ModelInputs) -> ModelInputs:
+    """Batch of 3·B: each row with vision, then audio, then text masked out (mask False, values 0), row by row
+    (``[r0 −vision, r0 −audio, r0 −text, r1 −vision, …]``). Used for the local attribution call and by
+    ``mmcl serve``, which scores a window and its variants in the same backend call."""
+    n = len(MODALITIES)
+    arrays = {m: np.repeat(getattr(inputs, m), n, axis=0) for m in MODALITIES}
+    masks = {m: np.repeat(getattr(inputs, f"{m}_mask"), n, axis=0) for m in MODALITIES}
+    for k, m in enumerate(MODALITIES):
+        arrays[m][k::n] = 0.0
+        masks[m][k::n] = False
+    return ModelInputs(**arrays, **{f"{m}_mask": masks[m] for m in MODALITIES})
 
 
 class SentimentDecoder:
@@ -213,14 +229,7 @@ class InferenceEngine:
 
     def masked_inputs(self, window: Window) -> ModelInputs:
         """Batch of 3: the window with vision, then audio, then text masked out (mask False, values 0)."""
-        single = ModelInputs.single(self.model_features(window), window.masks)
-        n = len(MODALITIES)
-        arrays = {m: np.repeat(getattr(single, m), n, axis=0) for m in MODALITIES}
-        masks = {m: np.repeat(getattr(single, f"{m}_mask"), n, axis=0) for m in MODALITIES}
-        for k, m in enumerate(MODALITIES):
-            arrays[m][k] = 0.0
-            masks[m][k] = False
-        return ModelInputs(**arrays, **{f"{m}_mask": masks[m] for m in MODALITIES})
+        return masked_variants(ModelInputs.single(self.model_features(window), window.masks))
 
     def _run(self, inputs: ModelInputs) -> np.ndarray:
         raw = np.asarray(self.backend.run(inputs), dtype=np.float64)
