@@ -261,6 +261,8 @@ class RemoteBackend(InferenceBackend):
         want = inputs.batch * (4 if variants else 1)
         if rows.shape[0] != want:
             raise ServerRefused(f"server answered {rows.shape[0]} rows for {want}")
+        if self.stats.failures and self.last_origin != "server":
+            log.warning("server %s answers again; windows are scored there", self.cfg.url)
         self.stats.rtt_ms.append((time.perf_counter() - t0) * 1000.0)
         self.stats.last_batch = int(resp.stats.get("batch_windows", 0) or 0)
         self.stats.served += inputs.batch == 1
@@ -269,12 +271,13 @@ class RemoteBackend(InferenceBackend):
         return rows[: inputs.batch]
 
     def _failed(self, exc: Exception) -> None:
-        first = self.clock() >= self._down_until and self.stats.last_error != str(exc)
+        news = self.stats.last_error != str(exc) or self.last_origin == "server"  # a change of state: say it once
         self.stats.failures += 1
         self.stats.last_error = str(exc)
         self.verified = False
         self._down_until = self.clock() + self.cfg.retry_s
-        (log.warning if first else log.info)("server %s: %s; next try in %.1f s", self.cfg.url, exc, self.cfg.retry_s)
+        level = logging.WARNING if news else logging.DEBUG
+        log.log(level, "server %s: %s; retrying every %.1f s", self.cfg.url, exc, self.cfg.retry_s)
 
 
 class RemoteEngine(InferenceEngine):
