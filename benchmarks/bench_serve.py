@@ -60,23 +60,36 @@ class Level:
     batch_mean: float | None = None
     batch_max: int | None = None
     cpu_pct: float = 0.0
+    cpu_by_role: dict[str, float] = field(default_factory=dict)  # clients / proxy / replica / ray other
     missed: int = 0
     errors: int = 0
     windows: int = 0
     notes: list[str] = field(default_factory=list)
 
 
-def tree_cpu_s() -> float:
-    """CPU seconds (user + system) of this process and every live descendant (Ray's raylet, workers, …)."""
+def _role(p: psutil.Process, me: psutil.Process) -> str:
+    if p.pid == me.pid:
+        return "clients"  # this process: the stream threads (and, in local mode, their models)
+    name = p.name()
+    if "ProxyActor" in name:
+        return "proxy"
+    if "ServeReplica" in name:
+        return "replica"
+    return "ray other"  # raylet, GCS, controller, agents
+
+
+def tree_cpu_s() -> dict[str, float]:
+    """CPU seconds (user + system) of this process and every live descendant (Ray's processes), by role."""
     me = psutil.Process()
-    total = 0.0
+    out: dict[str, float] = {}
     for p in [me, *me.children(recursive=True)]:
         try:
             t = p.cpu_times()
-            total += t.user + t.system
+            role = _role(p, me)
+            out[role] = out.get(role, 0.0) + t.user + t.system
         except psutil.Error:
             pass
-    return total
+    return out
 
 
 def load_windows(loaded, directory: str | None, n: int = 64) -> list[ModelInputs]:
@@ -146,7 +159,9 @@ def run_level(mode: str, n: int, args, windows, make_worker) -> Level:
         level.p50_ms, level.p95_ms, level.p99_ms = (round(float(np.percentile(all_lat, q)), 2) for q in (50, 95, 99))
     if mode == "serve" and all_b.size:
         level.batch_mean, level.batch_max = round(float(all_b.mean()), 2), int(all_b.max())
-    level.cpu_pct = round(100.0 * (cpu1 - cpu0) / max(1e-9, w1 - w0), 1)
+    span = max(1e-9, w1 - w0)
+    level.cpu_by_role = {k: round(100.0 * (cpu1.get(k, 0.0) - cpu0.get(k, 0.0)) / span, 1) for k in cpu1}
+    level.cpu_pct = round(sum(level.cpu_by_role.values()), 1)
     level.missed, level.errors = sum(missed), sum(errors)
     return level
 
@@ -238,6 +253,10 @@ def print_table(levels: list[Level], args, machine: str) -> None:
                   f(lv.p95_ms), f(lv.p99_ms), f(lv.batch_mean, "{:.2f}"), f(lv.batch_max, "{}"), f(lv.cpu_pct),
                   f(per_w, "{:.2f}"), str(lv.missed), str(lv.errors))  # fmt: skip
     con.print(t)
+    for lv in levels:
+        if lv.mode == "serve":
+            roles = ", ".join(f"{k} {v:.0f}%" for k, v in sorted(lv.cpu_by_role.items()))
+            con.print(f"N={lv.streams} serve CPU by process (% of one core): {roles}", highlight=False)
     by = {(lv.mode, lv.streams): lv for lv in levels}
     for n in args.streams:
         s, loc = by.get(("serve", n)), by.get(("local", n))
