@@ -171,7 +171,8 @@ def serve_levels(args, loaded, windows) -> list[Level]:
     from mmcl.serve.runner import start_server
 
     cfg = ServeConfig(checkpoint=args.checkpoint, backend=args.backend, replicas=args.replicas,
-                      max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms, port=args.port)  # fmt: skip
+                      max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms, port=args.port,
+                      threads=args.threads)  # fmt: skip
     server = start_server(cfg)
     log.info("server up in %.1f s: %s", server.started_s, server.info.get("backend"))
     ident = loaded.feature_set.ident
@@ -278,6 +279,7 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=20.0)
     ap.add_argument("--warmup", type=float, default=3.0)
     ap.add_argument("--replicas", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=0, help="model threads per replica (0: cores / replicas)")
     ap.add_argument("--max-batch", type=int, default=32)
     ap.add_argument("--batch-wait-ms", type=float, default=5.0)
     ap.add_argument("--timeout-ms", type=float, default=2000.0)
