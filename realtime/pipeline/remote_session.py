@@ -6,9 +6,9 @@
 2. loads the local model (``--checkpoint``, else the configured/shipped one) unless ``fallback`` is off; it
    is kept as the fallback only when it is on the server's feature set and task (else one warning says
    why there is no fallback);
-3. sets ``app.features.feature_set`` to the server's version (or the local model's when the server is
-   down at start: the server is then checked when it answers), so the pipeline computes what the model
-   consumes;
+3. sets ``app.features.feature_set`` and the engine's ``feature_set`` to the server's version (or the local
+   model's when the server is down at start: the server is then checked when it answers), so the
+   pipeline computes what the model consumes;
 4. returns a ``RemoteEngine`` decoding with the local checkpoint's settings when there is one, else the
    server's.
 
@@ -122,7 +122,7 @@ def connect_remote_engine(
     backend = RemoteBackend(remote, fs, task.to_dict(), local, verified=info is not None, client=client)
     engine = RemoteEngine(
         backend, task, contributions=app.monitor.contributions, ema_tau_s=app.monitor.ema_tau_s,
-        temperature=temperature, interval=interval,
+        temperature=temperature, interval=interval, feature_set=fs.version,
     )  # fmt: skip
     name = str(info.get("model", "")) if info is not None else (loaded.path.name if loaded and loaded.path else "")
     for line in notes:
