@@ -165,3 +165,23 @@ def test_server_on_another_model_is_not_used_and_no_local_model_is_an_error(tmp_
         client.info()
     with pytest.raises(Exception, match="http://HOST:PORT"):
         RemoteConfig("ftp://x")
+
+
+def test_serve_and_monitor_server_errors_say_what_to_do(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from mmcl.cli import app
+    from model.errors import CheckpointError, ConfigError
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["serve", "--checkpoint", str(tmp_path / "missing.pt")])  # refused before Ray starts
+    assert isinstance(res.exception, CheckpointError) and "does not exist" in str(res.exception)
+    res = runner.invoke(app, ["serve", "--backend", "foo"])
+    assert isinstance(res.exception, ConfigError) and "unknown backend" in str(res.exception)
+    res = runner.invoke(app, ["serve", "--max-batch", "0"])
+    assert isinstance(res.exception, ConfigError) and "--max-batch" in str(res.exception)
+    res = runner.invoke(app, ["monitor", "--camera", "none", "--mic", "none", "--server", "http://127.0.0.1:1",
+                              "--no-fallback"])  # fmt: skip
+    assert isinstance(res.exception, ServerUnavailable) and "start `mmcl serve` first" in str(res.exception)
+    res = runner.invoke(app, ["monitor", "--server", "localhost:8000"])
+    assert isinstance(res.exception, ConfigError) and "http://HOST:PORT" in str(res.exception)

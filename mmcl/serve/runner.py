@@ -77,6 +77,16 @@ def _quiet_ray_loggers() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def _check_before_ray(cfg: ServeConfig) -> None:
+    """Errors a user can fix, raised here in one line instead of from inside a failing replica."""
+    from model.backends import parse_backend
+    from model.checkpoint import read_checkpoint
+    from model.pretrained import default_checkpoint_path
+
+    parse_backend(cfg.backend)
+    read_checkpoint(cfg.checkpoint or default_checkpoint_path())
+
+
 def start_server(cfg: ServeConfig, ready_timeout_s: float = 300.0) -> RunningServer:
     """Ray node + Serve proxy + ``cfg.replicas`` model replicas, ready to answer (see module docstring)."""
     t0 = time.perf_counter()
@@ -90,6 +100,7 @@ def start_server(cfg: ServeConfig, ready_timeout_s: float = 300.0) -> RunningSer
 
     from mmcl.serve.deployment import build_app
 
+    _check_before_ray(cfg)
     _quiet_ray_loggers()
     if not ray.is_initialized():
         if os.environ.get("RAY_ADDRESS"):
@@ -101,7 +112,11 @@ def start_server(cfg: ServeConfig, ready_timeout_s: float = 300.0) -> RunningSer
             )  # fmt: skip
     try:
         serve.start(http_options={"host": cfg.host, "port": cfg.port}, logging_config={"log_level": "WARNING"})
-        serve.run(build_app(cfg), name=cfg.app_name, route_prefix="/", blocking=False)
+        try:
+            serve.run(build_app(cfg), name=cfg.app_name, route_prefix="/", blocking=False)
+        except RuntimeError as exc:  # Serve's "deploying application failed": a replica could not start
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise ServeError(f"the model replicas did not start ({first}); see Ray's logs in /tmp/ray") from None
         info = wait_ready(cfg.url, ready_timeout_s)
     except BaseException:
         try:
