@@ -43,6 +43,12 @@ from model.private_io import write_private_text
 BASELINE_FORMAT = "mmcl-baseline/1"
 VOICED_ONLY: tuple[str, ...] = ("log_f0_hz", "jitter_frame", "shimmer_frame")
 NOT_SHIFTED: dict[str, tuple[str, ...]] = {"vision": ("face_present",), "audio": VOICED_ONLY}
+SPEAKER_PREFIX = "spk_"  # live-v2 names its speaker-normalised voice columns spk_<v1 name>
+
+
+def _base_name(column: str) -> str:
+    """The column's live-v1 name (live-v2's speaker-normalised voice columns carry a ``spk_`` prefix)."""
+    return column.removeprefix(SPEAKER_PREFIX)
 CLIP_01_PREFIX = "bs_"
 BASELINE_MODALITIES: tuple[str, str] = ("vision", "audio")
 HINT = "record one with `mmcl calibrate baseline --out user.yaml`"
@@ -92,6 +98,7 @@ class UserBaseline:
 def _column_stats(x: np.ndarray, columns: tuple[str, ...], voiced_only: tuple[str, ...] = ()) -> ModalityStats:
     x = np.asarray(x, dtype=np.float64)
     mean, std = x.mean(axis=0), x.std(axis=0)
+    voiced_only = tuple(c for c in columns if _base_name(c) in voiced_only)
     for j, c in enumerate(columns):
         if c in voiced_only:
             v = x[:, j][x[:, j] != 0]
@@ -229,7 +236,7 @@ class BaselineTransform:
             if ref.shape != (len(cols),):
                 raise DataFormatError(f"reference means for {m} have {ref.shape[0]} values, expected {len(cols)}")
             shift = st.mean - ref
-            keep = np.array([c not in NOT_SHIFTED.get(m, ()) for c in cols])
+            keep = np.array([_base_name(c) not in NOT_SHIFTED.get(m, ()) for c in cols])
             self.offsets[m] = np.where(keep, shift, 0.0).astype(np.float32)
             self.clip[m] = np.array([c.startswith(CLIP_01_PREFIX) for c in cols])
 

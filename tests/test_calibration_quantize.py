@@ -168,7 +168,7 @@ def test_wrong_feature_set_shards_are_refused_by_the_command(quantised, tmp_path
             str(tmp_path / "x.onnx"),
         ],
     )
-    assert res.exit_code != 0 and "live-v0" in str(res.exception) and "live-v1" in str(res.exception)
+    assert res.exit_code != 0 and "live-v0" in str(res.exception) and "live-v2" in str(res.exception)
     assert not (tmp_path / "x.onnx").exists()
 
 
