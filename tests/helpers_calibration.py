@@ -14,10 +14,10 @@ from model.featureset import LIVE_FEATURE_SET, FeatureSet
 OLD_FEATURE_SET: FeatureSet = dataclasses.replace(LIVE_FEATURE_SET, version="live-v0")
 
 
-def live_windows(n: int, steps: int = 50, seed: int = 0) -> ModelInputs:
-    """n windows on the live feature set with masked steps (face lost, silence, no words yet)."""
+def live_windows(n: int, steps: int = 50, seed: int = 0, dims: dict[str, int] | None = None) -> ModelInputs:
+    """n windows on the live feature set (``dims``: another one's) with masked steps (face lost, silence, …)."""
     rng = np.random.default_rng(seed)
-    dims = LIVE_FEATURE_SET.dims
+    dims = dims or LIVE_FEATURE_SET.dims
     vision = rng.random((n, steps, dims["vision"])).astype(np.float32)
     vision[..., 52:55] = rng.normal(0, 10, (n, steps, 3))  # head pose in degrees
     vision[..., 55] = 1.0

@@ -113,4 +113,4 @@ def test_peer_matches_the_model_it_is_compared_with():
     peer = peer_checkpoint(loaded).model
     assert isinstance(peer, MulTPeer)
     assert (peer.cfg.d_model, peer.cfg.n_heads, peer.cfg.ff_mult) == (256, loaded.model_cfg.n_heads, 2)
-    assert peer.cfg.dim_text == 384 and peer.cfg.out_dim == loaded.model_cfg.out_dim
+    assert peer.cfg.dim_text == loaded.model_cfg.dim_text and peer.cfg.out_dim == loaded.model_cfg.out_dim

@@ -495,11 +495,12 @@ def baseline(
         )
     if "audio" in base.stats:
         a = base.stats["audio"]
-        cols = dict(zip(a.columns, a.mean, strict=True))
-        f0 = f"F0 {float(np.exp(cols['log_f0_hz'])):.0f} Hz · " if cols["log_f0_hz"] > 0 else ""
+        cols = {c.removeprefix("spk_"): v for c, v in zip(a.columns, a.mean, strict=True)}
+        speaker = any(c.startswith("spk_") for c in a.columns)  # live-v2: deviations from the running mean
+        f0 = f"F0 {float(np.exp(cols['log_f0_hz'])):.0f} Hz · " if cols["log_f0_hz"] > 0 and not speaker else ""
         table.add_row(
             "voice",
-            f"{a.count}/{collector.steps} steps",
+            f"{a.count}/{collector.steps} steps" + (" (speaker-normalised)" if speaker else ""),
             f"{f0}log-energy {cols['log_energy']:.2f} · spectral slope {cols['spectral_slope_db_khz']:.2f} dB/kHz",
         )
     stdout.print(table)
