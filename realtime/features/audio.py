@@ -196,6 +196,16 @@ class _Analysis:
         return period, value
 
 
+def chunk_samples(chunk: AudioChunk, sample_rate: int) -> np.ndarray:
+    """The chunk's samples as flat float32, refusing another sample rate (the extractors' common check)."""
+    if chunk.sample_rate != sample_rate:
+        raise DataFormatError(
+            f"audio chunks must be {sample_rate} Hz mono, got {chunk.sample_rate} Hz; resample "
+            "at the source (the microphone and file sources deliver 16 kHz)"
+        )
+    return np.asarray(chunk.samples, dtype=np.float32).reshape(-1)
+
+
 class AudioFeatureExtractor:
     """Streaming voice features: ``push`` audio chunks, receive finished ``AudioStep``s.
 
@@ -227,12 +237,7 @@ class AudioFeatureExtractor:
 
     def push(self, chunk: AudioChunk) -> list[AudioStep]:
         """Add a chunk; return the steps it completed (possibly none)."""
-        if chunk.sample_rate != self.sample_rate:
-            raise DataFormatError(
-                f"audio chunks must be {self.sample_rate} Hz mono, got {chunk.sample_rate} Hz; resample "
-                "at the source (the microphone and file sources deliver 16 kHz)"
-            )
-        samples = np.asarray(chunk.samples, dtype=np.float32).reshape(-1)
+        samples = chunk_samples(chunk, self.sample_rate)
         if samples.size == 0:
             return []
         out: list[AudioStep] = []

@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from model.errors import DataFormatError, ModelAssetError
+from model.errors import ModelAssetError
 from model.featureset import AUDIO_COLUMNS_V2, WHISPER_COLUMNS
-from realtime.features.audio import AUDIO_DIM, AudioFeatureExtractor, AudioStep
+from realtime.features.audio import AUDIO_DIM, AudioFeatureExtractor, AudioStep, chunk_samples
 from realtime.features.config import AUDIO_SAMPLE_RATE, FeatureConfig
 from realtime.features.speaker import SpeakerNormalizer, load_prior
 from realtime.types import AudioChunk
@@ -132,12 +132,7 @@ class VoiceFeatureExtractor:
         self.normalizer.prime(raw_voiced_steps)
 
     def push(self, chunk: AudioChunk) -> list[AudioStep]:
-        if chunk.sample_rate != self.sample_rate:
-            raise DataFormatError(
-                f"audio chunks must be {self.sample_rate} Hz mono, got {chunk.sample_rate} Hz; resample "
-                "at the source (the microphone and file sources deliver 16 kHz)"
-            )
-        samples = np.asarray(chunk.samples, dtype=np.float32).reshape(-1)
+        samples = chunk_samples(chunk, self.sample_rate)
         if samples.size == 0:
             return []
         if not np.isfinite(samples).all():  # the sources already do this; a direct caller may not
