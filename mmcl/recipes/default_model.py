@@ -117,11 +117,7 @@ def run_cv(cfg: RecipeConfig, items: list[Item], prior: np.ndarray, jobs: int = 
         for name, row in res.items():
             table.setdefault(name, []).append(row)
     return {name: {"folds": rows, "summary": cv.summarise(rows),
-                   "score": _fold_scores(rows)} for name, rows in table.items()}  # fmt: skip
-
-
-def _fold_scores(rows: list[dict[str, float]]) -> list[float]:
-    return [score(r) for r in rows]
+                   "score": [score(r) for r in rows]} for name, rows in table.items()}  # fmt: skip
 
 
 def candidate_name(cand: dict[str, Any]) -> str:

@@ -33,7 +33,7 @@ import numpy as np
 
 from model.errors import ModelAssetError
 from model.featureset import AUDIO_COLUMNS_V2, WHISPER_COLUMNS
-from realtime.features.audio import AUDIO_DIM, AudioFeatureExtractor, AudioStep, chunk_samples
+from realtime.features.audio import AudioFeatureExtractor, AudioStep, chunk_samples
 from realtime.features.config import AUDIO_SAMPLE_RATE, FeatureConfig
 from realtime.features.speaker import SpeakerNormalizer, load_prior
 from realtime.types import AudioChunk
@@ -220,10 +220,6 @@ def voice_steps_of(
     ex.reset()
     steps = ex.push(AudioChunk(samples=np.asarray(samples, dtype=np.float32), t=t0))
     return steps + ex.flush()
-
-
-def prosody_dim() -> int:
-    return AUDIO_DIM
 
 
 def voice_extractor_for(config: FeatureConfig, prior: np.ndarray | None = None) -> Any:
