@@ -54,13 +54,23 @@ def build_audio(repeats: int, gap: float, out: Path) -> float:
 
 
 def thread_times() -> dict[int, tuple[str, float]]:
-    """CPU seconds of every thread of this process, with its Python name (native threads: 'native')."""
+    """CPU seconds of every thread of this process, with its Python name (native threads: 'native:' + the
+    kernel thread name the library gave it, e.g. a BLAS or XNNPACK pool, so a pool that spins is named)."""
     import psutil
 
     names = {t.native_id: t.name for t in threading.enumerate()}
     return {
-        t.id: (names.get(t.id, "native"), t.user_time + t.system_time) for t in psutil.Process().threads()
+        t.id: (names.get(t.id) or f"native:{_comm(t.id)}", t.user_time + t.system_time)
+        for t in psutil.Process().threads()
     }
+
+
+def _comm(tid: int) -> str:
+    try:
+        name = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+    return name.rstrip("0123456789-_ ") or name
 
 
 def bench_checkpoint(tmp: Path) -> Path:
@@ -145,7 +155,7 @@ def main() -> int:
         words = p.asr.transcript() if p.asr else []
         threads: dict[str, float] = {}
         for tid, (name, c) in th1.items():
-            group = name.split(":", 1)[0]
+            group = name if name.startswith("native:") else name.split(":", 1)[0]
             threads[group] = threads.get(group, 0.0) + 100.0 * (c - th0.get(tid, (name, 0.0))[1]) / (
                 wall1 - wall0
             )
