@@ -23,6 +23,7 @@ class MonitorConfig:
     checkpoint: str = ""  # "" = the shipped default (model.pretrained.default_checkpoint_path)
     contributions: bool = True  # per-modality evidence: masked-modality deltas (one batch of 4 per window)
     torch_threads: int = 1  # intra-op threads for inference (1 keeps the other workers' latency steady)
+    blas_threads: int = 1  # numpy's BLAS pool (voice, text features); idle pool threads spin, 0 = BLAS default
     ema_tau_s: float = 3.0  # time constant of the smoothed trend (exponential moving average)
     history_s: float = 120.0  # sentiment history kept for the sparkline
     queue_size: int = 512  # capacity of each worker → assembler hand-off queue (drop-oldest, counted)
@@ -46,6 +47,8 @@ class MonitorConfig:
             )
         if self.torch_threads < 0:
             raise ConfigError("monitor.torch_threads must be >= 0 (0 = torch's default)")
+        if self.blas_threads < 0:
+            raise ConfigError("monitor.blas_threads must be >= 0 (0 = the BLAS library's default)")
         if self.ema_tau_s <= 0 or self.history_s <= 0:
             raise ConfigError("monitor.ema_tau_s and monitor.history_s must be > 0")
         if self.queue_size < 8:

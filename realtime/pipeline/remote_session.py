@@ -29,7 +29,7 @@ from model.evaluate import TaskInfo
 from model.featureset import FeatureSet, live_feature_set, live_version_of
 from realtime.pipeline.inference import checkpoint_interval, checkpoint_temperature
 from realtime.pipeline.remote import RemoteBackend, RemoteConfig, RemoteEngine, ServerClient, ServerUnavailable
-from realtime.pipeline.session import resolve_checkpoint
+from realtime.pipeline.session import limit_blas_threads, resolve_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,7 @@ def connect_remote_engine(
     app: Any, remote: RemoteConfig, checkpoint: str | None = None, fallback: bool = True
 ) -> RemoteSetup:
     notes: list[str] = []
+    limit_blas_threads(app.monitor.blas_threads)  # the features run here either way
     client = ServerClient(remote.url, remote.timeout_s, client_id="monitor")
     info: dict[str, Any] | None
     try:

@@ -84,6 +84,15 @@ def resolve_checkpoint(path: str | Path | None) -> Path:
     return default_checkpoint_path()
 
 
+def limit_blas_threads(threads: int) -> None:
+    """Cap numpy's BLAS pool for this process (0 = leave it). The features' matrix products are small; a
+    pool of N threads that spin between calls cost ≈ 30% of a core in the monitor (bench_monitor, 2 cores)."""
+    if threads > 0:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads, user_api="blas")
+
+
 def load_engine(app: Any, checkpoint: str | Path | None = None) -> tuple[InferenceEngine, Path]:
     """Load the checkpoint, create the configured backend, wrap it.
 
@@ -98,6 +107,7 @@ def load_engine(app: Any, checkpoint: str | Path | None = None) -> tuple[Inferen
     path = resolve_checkpoint(checkpoint or mon.checkpoint or None)
     if mon.torch_threads > 0:
         torch.set_num_threads(mon.torch_threads)
+    limit_blas_threads(mon.blas_threads)
     loaded = load_checkpoint(path)
     live = live_version_of(loaded.feature_set)
     if live is None:
