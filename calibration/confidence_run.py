@@ -132,8 +132,8 @@ def calibrate_confidence(
         report = ConfidenceReport(info.task, len(valid), len(test), plot, temp, before, after, stored=record)
     else:
         step("fitting the split-conformal interval on the validation split")
-        rv = np.abs(raw_valid.reshape(-1) - valid.labels.reshape(-1))
-        rt = np.abs(raw_test.reshape(-1) - test.labels.reshape(-1))
+        rv = np.abs(raw_valid[:, 0] - valid.labels.reshape(-1))
+        rt = np.abs(raw_test[:, 0] - test.labels.reshape(-1))
         q = conformal_half_width(rv, cfg.interval_level)
         cov = coverage(rt, q)
         levels = [lv for lv in COVERAGE_LEVELS if conformal_rank(len(rv), lv) <= len(rv)]
@@ -156,6 +156,9 @@ def calibrate_confidence(
             "created": created,
         }
         record = {"interval": interval}
+        if info.arousal and valid.has_arousal and test.has_arousal:
+            step("fitting the split-conformal interval of the arousal output")
+            record["arousal_interval"] = arousal_interval(raw_valid, valid, raw_test, test, cfg.interval_level)
         report = ConfidenceReport(info.task, len(valid), len(test), plot, interval=interval, stored=record)
     if store:
         existing = loaded.extra.get("calibration")
@@ -163,6 +166,16 @@ def calibrate_confidence(
         update_checkpoint_extra(checkpoint, "calibration", merged)
         log.info("stored calibration in %s", checkpoint)
     return report
+
+
+def arousal_interval(raw_valid: np.ndarray, valid, raw_test: np.ndarray, test, level: float) -> dict[str, Any]:
+    """Split-conformal half-width of the arousal output (column 1) over the rated samples."""
+    rated_v, rated_t = np.isfinite(valid.arousal), np.isfinite(test.arousal)
+    rv = np.abs(raw_valid[rated_v, 1] - valid.arousal[rated_v])
+    rt = np.abs(raw_test[rated_t, 1] - test.arousal[rated_t])
+    q = conformal_half_width(rv, level)
+    return {"half_width": q, "level": level, "method": "split conformal on |arousal - prediction| (valid)",
+            "n_valid": len(rv), "test_coverage": coverage(rt, q), "test_mae": float(rt.mean())}  # fmt: skip
 
 
 def _class_metrics(logits: np.ndarray, labels: np.ndarray, temp: float, n_bins: int) -> dict[str, float]:

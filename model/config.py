@@ -39,6 +39,8 @@ class ModelConfig:
     # data it lowered test Corr from 0.86 to 0.74 (see README, "Design choices measured").
     positional: bool = False
     max_steps: int = 512  # longest window the time encoding covers
+    # Regression only: a second output, arousal, beside valence (output 0 stays the task's value).
+    arousal_head: bool = False
 
     def __post_init__(self) -> None:
         for name in ("dim_vision", "dim_audio", "dim_text"):
@@ -58,6 +60,8 @@ class ModelConfig:
             raise ConfigError("regression models have model.num_classes = 1 and model.num_labels = 1")
         if self.task == "classification" and self.num_classes < 2:
             raise ConfigError("classification needs model.num_classes >= 2")
+        if self.arousal_head and self.task != "regression":
+            raise ConfigError("model.arousal_head is for regression models (valence + arousal)")
 
     @property
     def input_dims(self) -> dict[str, int]:
@@ -65,7 +69,7 @@ class ModelConfig:
 
     @property
     def out_dim(self) -> int:
-        return self.num_labels * self.num_classes
+        return 2 if self.arousal_head else self.num_labels * self.num_classes
 
 
 @dataclass
@@ -82,6 +86,7 @@ class TrainConfig:
     contrastive_weight: float = 0.1  # λ in L = L_task + λ·L_CL
     temperature: float = 0.1  # InfoNCE temperature
     regression_loss: Literal["l1", "mse"] = "l1"
+    arousal_weight: float = 1.0  # models with an arousal head: L_task += w · L1(arousal) over rated samples
     # auto: mae (regression) / f1 (classification); or any metric key; last: the final epoch, no selection
     select_metric: str = "auto"
     num_threads: int = 0  # torch intra-op threads (0 = torch's default)
@@ -97,6 +102,8 @@ class TrainConfig:
             raise ConfigError("train.temperature must be > 0")
         if self.contrastive_weight < 0:
             raise ConfigError("train.contrastive_weight must be >= 0")
+        if self.arousal_weight < 0:
+            raise ConfigError("train.arousal_weight must be >= 0")
 
 
 @dataclass

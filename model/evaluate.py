@@ -31,6 +31,7 @@ class TaskInfo:
     num_classes: int = 1
     label_names: list[str] | None = None
     threshold: float | None = None
+    arousal: bool = False  # regression: output 1 is arousal (output 0 stays the task's value)
 
     @classmethod
     def from_data(cls, data: MultimodalData) -> TaskInfo:
@@ -89,7 +90,7 @@ def predict(model: torch.nn.Module, split: Split, batch_size: int = 256, device:
 def decode(raw: np.ndarray, info: TaskInfo) -> np.ndarray:
     """Raw outputs → a value per sample (regression) or class index per sample and label group."""
     if info.task == "regression":
-        return raw.reshape(-1)
+        return raw[:, 0] if raw.ndim == 2 else raw.reshape(-1)
     logits = raw.reshape(len(raw), info.num_labels, info.num_classes)
     classes = logits.argmax(axis=2)
     return classes[:, 0] if info.num_labels == 1 else classes
@@ -102,6 +103,8 @@ def compute_metrics(raw: np.ndarray, split: Split, info: TaskInfo) -> dict[str, 
         names = info.label_names or [f"label{i}" for i in range(info.num_labels)]
         return mer_metrics(logits, y, names)
     pred = decode(raw, info)
+    if info.task == "regression" and info.arousal:
+        return {**compute_metrics(raw[:, :1], split, _valence_only(info)), **arousal_metrics(raw[:, 1], split)}
     if info.task == "regression":
         if info.label_kind == "msa":
             return msa_regression_metrics(pred, y)
@@ -115,9 +118,27 @@ def compute_metrics(raw: np.ndarray, split: Split, info: TaskInfo) -> dict[str, 
     return classification_metrics(pred, y)
 
 
+def _valence_only(info: TaskInfo) -> TaskInfo:
+    return TaskInfo(**{**info.to_dict(), "arousal": False})
+
+
+def arousal_metrics(pred: np.ndarray, split: Split) -> dict[str, float]:
+    """``arousal_mae`` / ``arousal_corr`` (Pearson) over the samples with an arousal rating (none: {})."""
+    if not split.has_arousal:
+        return {}
+    y = np.asarray(split.arousal, np.float64)
+    rated = np.isfinite(y)
+    p, y = np.asarray(pred, np.float64)[rated], y[rated]
+    corr = float(np.corrcoef(p, y)[0, 1]) if len(y) > 1 and p.std() > 0 and y.std() > 0 else float("nan")
+    return {"arousal_mae": float(np.abs(p - y).mean()), "arousal_corr": corr}
+
+
 def save_predictions(path: str | Path, raw: np.ndarray, split: Split, info: TaskInfo) -> None:
-    """CSV ``id,y_true,y_pred``: the regression value, or the class index (label groups joined by ';')."""
+    """CSV ``id,y_true,y_pred``: the regression value, or the class index (label groups joined by ';');
+    a model with an arousal head on data with arousal ratings adds ``a_true,a_pred`` (a_true empty where
+    the sample has no rating). ``y_pred`` stays the valence."""
     pred = decode(raw, info)
+    with_arousal = info.arousal and split.has_arousal
 
     def fmt(v: Any) -> str:
         if np.ndim(v) == 0:
@@ -128,6 +149,10 @@ def save_predictions(path: str | Path, raw: np.ndarray, split: Split, info: Task
     p.parent.mkdir(parents=True, exist_ok=True)
     with p.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
-        w.writerow(["id", "y_true", "y_pred"])
+        w.writerow(["id", "y_true", "y_pred"] + (["a_true", "a_pred"] if with_arousal else []))
         for i, sid in enumerate(split.ids):
-            w.writerow([sid, fmt(split.labels[i]), fmt(pred[i])])
+            row = [sid, fmt(split.labels[i]), fmt(pred[i])]
+            if with_arousal:
+                a = float(split.arousal[i])
+                row += [f"{a:.6g}" if np.isfinite(a) else "", f"{float(raw[i, 1]):.6g}"]
+            w.writerow(row)

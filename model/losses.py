@@ -1,6 +1,8 @@
 """Training objective: L = L_task + λ·L_CL (paper §III-E).
 
-L_task is cross-entropy (classification; summed over label groups) or L1/MSE (regression).
+L_task is cross-entropy (classification; summed over label groups) or L1/MSE (regression). A regression
+model with an arousal head (output 1) adds ``train.arousal_weight`` × L1 on the samples that have an
+arousal rating (NaN = none; a batch without one adds nothing).
 L_CL is a symmetric InfoNCE between the pooled, enhanced common embeddings of the same sample in two
 modalities (positives), with the other samples of the batch as negatives, averaged over the modality
 pairs (v,a), (v,t), (a,t); only samples where both modalities are present take part.
@@ -18,11 +20,18 @@ from model.featureset import MODALITIES
 from model.mmcl import MMCLOutput
 
 
-def task_loss(pred: torch.Tensor, target: torch.Tensor, mcfg: ModelConfig, tcfg: TrainConfig) -> torch.Tensor:
+def task_loss(
+    pred: torch.Tensor, target: torch.Tensor, mcfg: ModelConfig, tcfg: TrainConfig,
+    arousal: torch.Tensor | None = None,
+) -> torch.Tensor:  # fmt: skip
     if mcfg.task == "regression":
-        p = pred.reshape(-1)
-        y = target.reshape(-1).float()
-        return F.l1_loss(p, y) if tcfg.regression_loss == "l1" else F.mse_loss(p, y)
+        p, y = pred[:, 0], target.reshape(-1).float()
+        loss = F.l1_loss(p, y) if tcfg.regression_loss == "l1" else F.mse_loss(p, y)
+        if mcfg.arousal_head and arousal is not None and tcfg.arousal_weight > 0:
+            rated = torch.isfinite(arousal)
+            if bool(rated.any()):
+                loss = loss + tcfg.arousal_weight * F.l1_loss(pred[rated, 1], arousal[rated].float())
+        return loss
     logits = pred.reshape(pred.shape[0], mcfg.num_labels, mcfg.num_classes)  # (B, G, C)
     y = target.reshape(pred.shape[0], mcfg.num_labels).long()  # (B, G)
     return F.cross_entropy(logits.reshape(-1, mcfg.num_classes), y.reshape(-1))
@@ -45,9 +54,10 @@ def contrastive_loss(out: MMCLOutput, temperature: float) -> torch.Tensor:
 
 
 def total_loss(
-    out: MMCLOutput, target: torch.Tensor, mcfg: ModelConfig, tcfg: TrainConfig
-) -> tuple[torch.Tensor, dict[str, float]]:
-    lt = task_loss(out.prediction, target, mcfg, tcfg)
+    out: MMCLOutput, target: torch.Tensor, mcfg: ModelConfig, tcfg: TrainConfig,
+    arousal: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:  # fmt: skip
+    lt = task_loss(out.prediction, target, mcfg, tcfg, arousal)
     if tcfg.contrastive_weight > 0:
         lc = contrastive_loss(out, tcfg.temperature)
     else:

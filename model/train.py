@@ -108,8 +108,10 @@ def fit(
     seed_everything(tcfg.seed, tcfg.deterministic)
     if tcfg.num_threads > 0:
         torch.set_num_threads(tcfg.num_threads)
-    info = TaskInfo.from_data(data)
     model = build_model(mcfg, data).to(tcfg.device)
+    info = dataclasses.replace(TaskInfo.from_data(data), arousal=model.cfg.arousal_head)
+    if model.cfg.arousal_head and not data.splits["train"].has_arousal:
+        raise ConfigError(f"model.arousal_head is set but the training split of {data.name} has no arousal rating")
     # "last": keep the final epoch (no selection on the validation split, e.g. when it is a CV fold)
     keep_last = tcfg.select_metric == "last"
     metric = info.default_select_metric() if tcfg.select_metric in ("auto", "last") else tcfg.select_metric
@@ -135,8 +137,9 @@ def fit(
             idx = np.sort(order[b * tcfg.batch_size : (b + 1) * tcfg.batch_size])
             inputs = split_tensors(train, idx, tcfg.device)
             target = torch.from_numpy(train.labels[idx]).to(tcfg.device)
+            arousal = torch.from_numpy(train.arousal[idx]).to(tcfg.device) if train.arousal is not None else None
             out = model.encode(*inputs)
-            loss, parts = total_loss(out, target, model.cfg, tcfg)
+            loss, parts = total_loss(out, target, model.cfg, tcfg, arousal)
             optim.zero_grad(set_to_none=True)
             loss.backward()
             if tcfg.grad_clip > 0:

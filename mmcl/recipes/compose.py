@@ -226,6 +226,8 @@ def to_split(samples: Sequence[Sample]) -> Split:
         **{m: stack(m) for m in MODALITIES}, **{f"{m}_mask": mask(m) for m in MODALITIES},
         labels=np.asarray([s.label for s in samples], np.float32), ids=[s.id for s in samples],
         raw_text=[w.raw_text for w in wins],
+        arousal=np.asarray([np.nan if s.meta.get("arousal") is None else s.meta["arousal"] for s in samples],
+                           np.float32),
     )  # fmt: skip
 
 

@@ -10,7 +10,8 @@
   (sign accuracy, clean text and through TTS + ASR), and the MAE over every window.
 * Baselines on the same windows: ``linear`` — ridge regression on the pooled features of all modalities
   (mean over each modality's observed steps, plus its presence); ``late`` — one ridge per modality on its
-  own pooled features, averaged over the modalities present in the window.
+  own pooled features, averaged over the modalities present in the window. Arousal (on the windows that have
+  a rating): the probe's ridge on all pooled features; late fusion's on the voice's pooled features.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 POSITIVE = ("calm", "happy", "surprised")
 NEGATIVE = ("sad", "angry", "fearful", "disgust")
-METRICS = ("voice_bal", "voice_happy", "face_auc", "text_clean", "text_tts", "mae")
+METRICS = ("voice_bal", "voice_happy", "face_auc", "text_clean", "text_tts", "mae", "arousal_r")
 Predictor = Callable[[list[Sample]], np.ndarray]
 
 
@@ -62,8 +63,22 @@ def _balanced(pred: np.ndarray, positive: np.ndarray) -> float:
     return float(0.5 * ((pred[positive] > 0).mean() + (pred[~positive] <= 0).mean()))
 
 
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    if len(a) < 3 or a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def arousal_of(samples: Sequence[Sample]) -> np.ndarray:
+    """(N,) the samples' arousal ratings, NaN where the source has none."""
+    return np.asarray([np.nan if s.meta.get("arousal") is None else float(s.meta["arousal"]) for s in samples])
+
+
 def window_metrics(pred: np.ndarray, samples: Sequence[Sample]) -> dict[str, float]:
-    pred = np.asarray(pred, np.float64).reshape(-1)
+    """The product's questions on ``pred``: (N,) valence, or (N, 2) valence and arousal."""
+    pred = np.asarray(pred, np.float64)
+    arousal = pred[:, 1] if pred.ndim == 2 and pred.shape[1] > 1 else None
+    pred = pred[:, 0] if pred.ndim == 2 else pred.reshape(-1)
     kinds = np.asarray([s.kind for s in samples])
     y = np.asarray([s.label for s in samples], np.float64)
     emotion = np.asarray([str(s.meta.get("emotion", "")) for s in samples])
@@ -80,6 +95,10 @@ def window_metrics(pred: np.ndarray, samples: Sequence[Sample]) -> dict[str, flo
         rating = np.asarray([float(s.meta.get("rating", 0.0)) for s in samples])
         sel = (kinds == kind) & (np.abs(rating) >= 0.5)
         out[name] = float((np.sign(pred[sel]) == np.sign(rating[sel])).mean()) if sel.any() else float("nan")
+    if arousal is not None:
+        a_true = arousal_of(samples)
+        sel = (kinds == "V") & np.isfinite(a_true)
+        out["arousal_r"] = _pearson(arousal[sel], a_true[sel])
     return out
 
 
@@ -103,10 +122,20 @@ def _ridge(x: np.ndarray, y: np.ndarray, alpha: float = 10.0):
     return make_pipeline(StandardScaler(), Ridge(alpha=alpha)).fit(x, y)
 
 
+def _with_arousal(valence: Predictor, train: Sequence[Sample], features) -> Predictor:
+    """``valence`` plus a ridge on ``features(samples)`` fitted to the rated arousal: (N, 2) predictions."""
+    a = arousal_of(train)
+    rated = [s for s, ok in zip(train, np.isfinite(a), strict=True) if ok]
+    if len(rated) < 10:
+        return valence
+    fit = _ridge(features(rated), a[np.isfinite(a)])
+    return lambda samples: np.stack([valence(samples), fit.predict(features(samples))], axis=1)
+
+
 def linear_probe(train: Sequence[Sample]) -> Predictor:
     y = np.asarray([s.label for s in train])
     fit = _ridge(pooled(train), y)
-    return lambda samples: fit.predict(pooled(samples))
+    return _with_arousal(lambda samples: fit.predict(pooled(samples)), train, pooled)
 
 
 def late_fusion(train: Sequence[Sample]) -> Predictor:
@@ -125,7 +154,7 @@ def late_fusion(train: Sequence[Sample]) -> Predictor:
                 count[present] += 1
         return total / np.maximum(count, 1)
 
-    return predict
+    return _with_arousal(predict, train, lambda ss: pooled(ss, ["audio"]))  # arousal: the voice's own ridge
 
 
 def as_data(train: Sequence[Sample], valid: Sequence[Sample]) -> MultimodalData:
@@ -153,7 +182,8 @@ def mmcl_predictor(model) -> Predictor:
     from model.evaluate import predict
 
     def run(samples: list[Sample]) -> np.ndarray:
-        return predict(model, to_split(samples))[:, 0]
+        raw = predict(model, to_split(samples))
+        return raw[:, :2] if model.cfg.arousal_head else raw[:, 0]
 
     return run
 

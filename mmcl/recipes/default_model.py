@@ -75,13 +75,21 @@ def _training_items(built: BuiltItems) -> list[Item]:
 
 
 _JOB: dict[str, Any] = {}  # what forked CV workers read (set before the pool starts; never pickled)
+_FOLDS: dict[int, tuple[list[Sample], list[Sample]]] = {}  # a worker's composed folds (composition is seeded)
+
+
+def _fold(f: int) -> tuple[list[Sample], list[Sample]]:
+    cfg = _JOB["cfg"]
+    if f not in _FOLDS:
+        _FOLDS[f] = cv.fold_samples(cfg, _JOB["items"], _JOB["folds"], f, _JOB["prior"], cfg.seed)
+    return _FOLDS[f]
 
 
 def _cv_job(job: tuple[int, int, int]) -> dict[str, dict[str, float]]:
     """One fold × candidate × seed (and the baselines with the fold's first job): name → metrics."""
     f, c, seed = job
-    cfg, items, prior, folds = _JOB["cfg"], _JOB["items"], _JOB["prior"], _JOB["folds"]
-    train, valid = cv.fold_samples(cfg, items, folds, f, prior, cfg.seed)
+    cfg = _JOB["cfg"]
+    train, valid = _fold(f)
     cand = cfg.protocol.candidates[c]
     out = {}
     if c == 0 and seed == cfg.protocol.seeds[0]:
@@ -104,14 +112,17 @@ def run_cv(cfg: RecipeConfig, items: list[Item], prior: np.ndarray, jobs: int = 
     import multiprocessing
 
     _JOB.update(cfg=cfg, items=items, prior=prior, folds=cv.fold_of_items(items, cfg.protocol.folds, cfg.seed))
-    work = [(f, c, s) for f in range(cfg.protocol.folds) for c in range(len(cfg.protocol.candidates))
-            for s in cfg.protocol.seeds]  # fmt: skip
+    _FOLDS.clear()
+    # seed-major: the first seed's table over every fold and candidate is complete first (logged per job)
+    work = [(f, c, s) for s in cfg.protocol.seeds for f in range(cfg.protocol.folds)
+            for c in range(len(cfg.protocol.candidates))]  # fmt: skip
     if jobs > 1:
         ctx = multiprocessing.get_context("fork")
         with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx) as pool:
             results = list(pool.map(_cv_job, work))
     else:
         results = [_cv_job(w) for w in work]
+    _FOLDS.clear()
     table: dict[str, list[dict[str, float]]] = {}
     for res in results:
         for name, row in res.items():
@@ -168,7 +179,7 @@ def media_checks(model, built: BuiltItems, cfg: RecipeConfig, prior: np.ndarray)
     face_only = [Sample("F", s.id, drop(s.win, ["audio", "text"]), s.label, s.source, s.group, s.meta) for s in samples]
     out: dict[str, Any] = {}
     for name, ss in (("all", samples), ("face", face_only)):
-        pred = cv.mmcl_predictor(model)(ss)
+        pred = np.asarray(cv.mmcl_predictor(model)(ss)).reshape(len(ss), -1)[:, 0]
         out[name] = {str(s.meta.get("emotion")): round(float(p), 3) for s, p in zip(ss, pred, strict=True)}
     return out
 
@@ -200,8 +211,9 @@ def run_recipe(
     seconds["final"] = time.perf_counter() - t2
     path = out / DEFAULT_NAME
     data = cv.as_data(dev[:4], dev[:4])
+    task = TaskInfo(**{**TaskInfo.from_data(data).to_dict(), "arousal": model.cfg.arousal_head})
     save_checkpoint(
-        path, model.cpu(), task=TaskInfo.from_data(data), feature_set=LIVE_FEATURE_SET, half=True,
+        path, model.cpu(), task=task, feature_set=LIVE_FEATURE_SET, half=True,
         config={"model": to_dict(model.cfg), "train": to_dict(cfg.train), "recipe": to_dict(cfg)},
         metrics={"chosen": reason, "epochs": res.epochs_run, "parameters": res.parameters,
                  "cv": {n: v["summary"] for n, v in table.items()}},

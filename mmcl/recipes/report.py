@@ -14,6 +14,7 @@ COLUMNS = (
     ("text_clean", "words: sign acc., clean text", True),
     ("text_tts", "words: sign acc., eSpeak + ASR", True),
     ("mae", "MAE (all windows)", False),
+    ("arousal_r", "arousal r (RAVDESS voice + words)", False),
 )
 
 
@@ -30,7 +31,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def cv_table(cv: dict[str, Any]) -> str:
-    """Mean ± std over folds, one row per candidate and baseline."""
+    """Mean ± std over runs (folds × seeds; the baselines are deterministic: one run per fold)."""
     rows = []
     for name, entry in cv.items():
         cells = [name, len(entry["folds"])]
@@ -38,7 +39,7 @@ def cv_table(cv: dict[str, Any]) -> str:
             mean, std = entry["summary"][key]
             cells.append(f"{_v(mean, pct)} ± {_v(std, pct)}" if not math.isnan(mean) else "–")
         rows.append(cells)
-    return _table(["model", "folds", *(title for _, title, _ in COLUMNS)], rows)
+    return _table(["model", "runs", *(title for _, title, _ in COLUMNS)], rows)
 
 
 def test_table(final: dict[str, dict[str, float]]) -> str:
@@ -57,7 +58,7 @@ def render_report(result: Any, cfg: RecipeConfig) -> str:
     out.append("## Items per source and side\n")
     out.append(_table(["source", "dev", "test", "eval"],
                       [[s, n.get("dev", 0), n.get("test", 0), n.get("eval", 0)] for s, n in result.sizes.items()]))
-    out.append("\n## Cross-validation (mean ± std over folds)\n")
+    out.append("\n## Cross-validation (mean ± std over folds × seeds)\n")
     out.append(cv_table(result.cv))
     out.append(f"\nChosen: {result.chosen['reason']}.\n")
     out.append("\n## Final test (held-out groups, scored once after every choice)\n")

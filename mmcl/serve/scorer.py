@@ -68,12 +68,14 @@ class BatchScorer:
     def info(self) -> dict[str, Any]:
         """What a client needs to decode outputs and to check it computes the right features."""
         interval = checkpoint_interval(self.loaded.extra)
+        a_interval = checkpoint_interval(self.loaded.extra, "arousal_interval")
         return {
             "feature_set": self.feature_set.ident,
             "feature_dims": self.feature_set.dims,
             "task": self.loaded.task.to_dict(),
             "temperature": checkpoint_temperature(self.loaded.extra),
             "interval": list(interval) if interval is not None else None,
+            "arousal_interval": list(a_interval) if a_interval is not None else None,
             "max_steps": int(self.loaded.model_cfg.max_steps),
             "model_digest": self.digest,
             "model": self.loaded.path.name if self.loaded.path is not None else "",

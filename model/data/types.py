@@ -22,6 +22,8 @@ class Split:
 
     ``labels`` is (N,) float32 for regression, (N,) int64 for single-label classification and
     (N, num_labels) int64 for several independent label groups (IEMOCAP: one binary label per emotion).
+    ``arousal`` (N,) float32, where a source rates arousal (regression models with an arousal head learn it);
+    NaN marks the samples without a rating (e.g. rated sentences).
     """
 
     vision: np.ndarray
@@ -34,6 +36,7 @@ class Split:
     ids: list[str]
     raw_text: list[str] | None = None
     scores: np.ndarray | None = None  # the raw score a binary label was derived from (CMDC: PHQ-9)
+    arousal: np.ndarray | None = None  # (N,) float32 arousal ratings, NaN = not rated
 
     def __post_init__(self) -> None:
         n = len(self.labels)
@@ -48,6 +51,13 @@ class Split:
             raise DataFormatError(f"modalities have different numbers of steps {sorted(lengths)}; resample first")
         if len(self.ids) != n:
             raise DataFormatError(f"{len(self.ids)} ids for {n} samples")
+        if self.arousal is not None and np.shape(self.arousal) != (n,):
+            raise DataFormatError(f"arousal has shape {np.shape(self.arousal)}, expected ({n},)")
+
+    @property
+    def has_arousal(self) -> bool:
+        """Whether any sample has an arousal rating."""
+        return self.arousal is not None and bool(np.isfinite(self.arousal).any())
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -75,6 +85,7 @@ class Split:
             ids=[self.ids[i] for i in index],
             raw_text=[self.raw_text[i] for i in index] if self.raw_text is not None else None,
             scores=self.scores[index] if self.scores is not None else None,
+            arousal=self.arousal[index] if self.arousal is not None else None,
         )
 
 

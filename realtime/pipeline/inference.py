@@ -68,6 +68,8 @@ class Prediction:
     interval_level: float | None = None  # its nominal coverage (e.g. 0.9)
     calibrated: bool = False  # classification: probabilities from a fitted temperature
     scored_by: str | None = None  # who ran the model when it was not this process (``server`` / ``local``)
+    arousal: float | None = None  # models with an arousal head: their second output (−1 calm … +1 excited)
+    arousal_interval: float | None = None  # its calibrated half-width, when the checkpoint has one
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -80,6 +82,10 @@ class Prediction:
         }
         if self.interval is not None:
             out["interval"] = {"half_width": self.interval, "level": self.interval_level}
+        if self.arousal is not None:
+            out["arousal"] = self.arousal
+            if self.arousal_interval is not None:
+                out["arousal_interval"] = {"half_width": self.arousal_interval, "level": self.interval_level}
         if self.calibrated:
             out["calibrated"] = True
         if self.scored_by is not None:
@@ -99,9 +105,10 @@ def checkpoint_temperature(extra: dict) -> float:
     return 1.0
 
 
-def checkpoint_interval(extra: dict) -> tuple[float, float] | None:
-    """(half-width, level) of a fitted regression interval in ``checkpoint.extra["calibration"]["interval"]``."""
-    rec = (extra.get("calibration") or {}).get("interval") if isinstance(extra.get("calibration"), dict) else None
+def checkpoint_interval(extra: dict, key: str = "interval") -> tuple[float, float] | None:
+    """(half-width, level) of a fitted regression interval in ``checkpoint.extra["calibration"][key]``
+    (``interval``: the valence; ``arousal_interval``: the arousal output)."""
+    rec = (extra.get("calibration") or {}).get(key) if isinstance(extra.get("calibration"), dict) else None
     if not isinstance(rec, dict):
         return None
     q, level = rec.get("half_width"), rec.get("level")
@@ -201,6 +208,7 @@ class InferenceEngine:
         ema_tau_s: float = 3.0,
         temperature: float = 1.0,
         interval: tuple[float, float] | None = None,
+        arousal_interval: float | None = None,
         window_transform: WindowTransform | None = None,
         window_recorder: WindowRecorder | None = None,
         feature_set: str | None = None,
@@ -210,6 +218,8 @@ class InferenceEngine:
         self.feature_set = feature_set
         self.decoder = SentimentDecoder(task, temperature)
         self.interval = interval if task.task == "regression" else None
+        self.has_arousal = task.task == "regression" and task.arousal
+        self.arousal_interval = arousal_interval if self.has_arousal else None
         self.window_transform = window_transform
         self.window_recorder = window_recorder
         self.contributions = contributions
@@ -251,6 +261,8 @@ class InferenceEngine:
             window=window.index, t_end=window.t_end, score=score, trend=trend, value=value, probs=probs,
             label=label, contributions={}, raw=tuple(float(x) for x in raw[0]), interval=half,
             interval_level=level, calibrated=self.decoder.classification and self.decoder.temperature != 1.0,
+            arousal=float(raw[0, 1]) if self.has_arousal and raw.shape[1] > 1 else None,
+            arousal_interval=self.arousal_interval,
         )  # fmt: skip
 
     def attribute(self, window: Window, prediction: Prediction) -> Prediction:

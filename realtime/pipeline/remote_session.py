@@ -114,16 +114,19 @@ def connect_remote_engine(
             checkpoint_temperature(loaded.extra),
             checkpoint_interval(loaded.extra),
         )
+        a_interval = checkpoint_interval(loaded.extra, "arousal_interval")
+        arousal_half = a_interval[0] if a_interval is not None else None
         notes.append(f"local fallback: {loaded.path.name if loaded.path else 'model'} on {local.describe()}")
     else:
         assert info is not None
         task = TaskInfo.from_dict(info["task"])
         temperature = float(info.get("temperature") or 1.0)
         interval = tuple(info["interval"]) if info.get("interval") else None  # type: ignore[assignment]
+        arousal_half = float(info["arousal_interval"][0]) if info.get("arousal_interval") else None
     backend = RemoteBackend(remote, fs, task.to_dict(), local, verified=info is not None, client=client)
     engine = RemoteEngine(
         backend, task, contributions=app.monitor.contributions, ema_tau_s=app.monitor.ema_tau_s,
-        temperature=temperature, interval=interval, feature_set=fs.version,
+        temperature=temperature, interval=interval, arousal_interval=arousal_half, feature_set=fs.version,
     )  # fmt: skip
     name = str(info.get("model", "")) if info is not None else (loaded.path.name if loaded and loaded.path else "")
     for line in notes:
