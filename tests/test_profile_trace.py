@@ -54,6 +54,15 @@ def test_trace_layout() -> None:
     assert sorted(e["ph"] for e in flows) == ["f"] * 5 + ["s"] * 5
     counters = [e for e in evs if e["ph"] == "C" and e["name"] == "queue depth"]
     assert [c["args"]["face→windows"] for c in counters] == [0, 1, 2]
+    reading = [e["args"] for e in evs if e["ph"] == "C" and e["name"] == "reading"]
+    assert reading == [{"valence": 0.0}, {"valence": 0.1}, {"valence": 0.2}]  # no arousal in these windows
+
+
+def test_trace_carries_arousal_when_the_model_gives_it() -> None:
+    evs = events()
+    evs[1]["prediction"] = {"score": -0.5, "trend": 0.0, "arousal": 0.7}
+    reading = [e["args"] for e in build_trace(evs)["traceEvents"] if e["ph"] == "C" and e["name"] == "reading"]
+    assert reading[0] == {"valence": -0.5, "arousal": 0.7}
 
 
 def test_e2e_samples_from_shown_lines() -> None:

@@ -145,6 +145,10 @@ def _counters(w: dict[str, Any], t0: float) -> list[dict[str, Any]]:
         out.append({"ph": "C", "pid": PID, "name": "CPU %", "ts": ts, "args": {"process": w["cpu_percent"]}})
     if w.get("rss_mb") is not None:
         out.append({"ph": "C", "pid": PID, "name": "RSS MB", "ts": ts, "args": {"rss": w["rss_mb"]}})
+    pred = w.get("prediction") or {}
+    reading = {k: pred[v] for k, v in (("valence", "score"), ("arousal", "arousal")) if pred.get(v) is not None}
+    if reading:  # the model's reading beside the latencies (arousal only from models with an arousal head)
+        out.append({"ph": "C", "pid": PID, "name": "reading", "ts": ts, "args": reading})
     return out
 
 
