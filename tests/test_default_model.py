@@ -54,7 +54,7 @@ def predict_samples(model, items, recipe, kind: str) -> tuple[np.ndarray, list]:
     from realtime.features.speaker import load_prior
 
     samples = [s for s in Composer(recipe.compose, load_prior(), 0, train=False).compose(items) if s.kind == kind]
-    return predict(model, to_split(samples)).reshape(-1), samples
+    return predict(model, to_split(samples))[:, 0], samples  # output 0: valence
 
 
 def test_shipped_checkpoint_loads_for_the_live_feature_set(shipped):
@@ -69,7 +69,7 @@ def test_shipped_checkpoint_loads_for_the_live_feature_set(shipped):
     masks = [torch.zeros(2, 50, dtype=torch.bool) for _ in range(3)]
     masks[2][:, 10:30] = True
     out = shipped.model(*x, *masks)
-    assert out.shape == (2, 1) and torch.isfinite(out).all()
+    assert out.shape == (2, shipped.model_cfg.out_dim) and torch.isfinite(out).all()  # valence (+ arousal)
 
 
 def test_shipped_file_is_small_with_fp16_weights():
