@@ -102,9 +102,9 @@ def compute_metrics(raw: np.ndarray, split: Split, info: TaskInfo) -> dict[str, 
         logits = raw.reshape(len(raw), info.num_labels, info.num_classes)
         names = info.label_names or [f"label{i}" for i in range(info.num_labels)]
         return mer_metrics(logits, y, names)
-    pred = decode(raw, info)
     if info.task == "regression" and info.arousal:
         return {**compute_metrics(raw[:, :1], split, _valence_only(info)), **arousal_metrics(raw[:, 1], split)}
+    pred = decode(raw, info)
     if info.task == "regression":
         if info.label_kind == "msa":
             return msa_regression_metrics(pred, y)

@@ -211,6 +211,11 @@ class Composer:
         return out
 
 
+def arousal_of(samples: Sequence[Sample]) -> np.ndarray:
+    """(N,) the samples' arousal ratings, NaN where the source has none."""
+    return np.asarray([np.nan if s.meta.get("arousal") is None else float(s.meta["arousal"]) for s in samples])
+
+
 def to_split(samples: Sequence[Sample]) -> Split:
     if not samples:
         raise ValueError("no sample to train or evaluate on; is the data root complete?")
@@ -226,8 +231,7 @@ def to_split(samples: Sequence[Sample]) -> Split:
         **{m: stack(m) for m in MODALITIES}, **{f"{m}_mask": mask(m) for m in MODALITIES},
         labels=np.asarray([s.label for s in samples], np.float32), ids=[s.id for s in samples],
         raw_text=[w.raw_text for w in wins],
-        arousal=np.asarray([np.nan if s.meta.get("arousal") is None else s.meta["arousal"] for s in samples],
-                           np.float32),
+        arousal=arousal_of(samples).astype(np.float32),
     )  # fmt: skip
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from mmcl.recipes.compose import Composer, Sample, kind_of, to_split
+from mmcl.recipes.compose import Composer, Sample, arousal_of, kind_of, to_split
 from mmcl.recipes.config import RecipeConfig
 from mmcl.recipes.groups import assign_folds
 from mmcl.recipes.items import Item
@@ -67,11 +67,6 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     if len(a) < 3 or a.std() == 0 or b.std() == 0:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
-
-
-def arousal_of(samples: Sequence[Sample]) -> np.ndarray:
-    """(N,) the samples' arousal ratings, NaN where the source has none."""
-    return np.asarray([np.nan if s.meta.get("arousal") is None else float(s.meta["arousal"]) for s in samples])
 
 
 def window_metrics(pred: np.ndarray, samples: Sequence[Sample]) -> dict[str, float]:

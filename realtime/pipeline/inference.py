@@ -105,6 +105,12 @@ def checkpoint_temperature(extra: dict) -> float:
     return 1.0
 
 
+def checkpoint_arousal_interval(extra: dict) -> float | None:
+    """Half-width of the fitted arousal interval (``calibration.arousal_interval``), or None."""
+    rec = checkpoint_interval(extra, "arousal_interval")
+    return rec[0] if rec is not None else None
+
+
 def checkpoint_interval(extra: dict, key: str = "interval") -> tuple[float, float] | None:
     """(half-width, level) of a fitted regression interval in ``checkpoint.extra["calibration"][key]``
     (``interval``: the valence; ``arousal_interval``: the arousal output)."""

@@ -27,7 +27,7 @@ from model.checkpoint import LoadedCheckpoint, load_checkpoint
 from model.errors import CheckpointError, MmclError
 from model.evaluate import TaskInfo
 from model.featureset import FeatureSet, live_feature_set, live_version_of
-from realtime.pipeline.inference import checkpoint_interval, checkpoint_temperature
+from realtime.pipeline.inference import checkpoint_arousal_interval, checkpoint_interval, checkpoint_temperature
 from realtime.pipeline.remote import RemoteBackend, RemoteConfig, RemoteEngine, ServerClient, ServerUnavailable
 from realtime.pipeline.session import limit_blas_threads, resolve_checkpoint
 
@@ -114,8 +114,7 @@ def connect_remote_engine(
             checkpoint_temperature(loaded.extra),
             checkpoint_interval(loaded.extra),
         )
-        a_interval = checkpoint_interval(loaded.extra, "arousal_interval")
-        arousal_half = a_interval[0] if a_interval is not None else None
+        arousal_half = checkpoint_arousal_interval(loaded.extra)
         notes.append(f"local fallback: {loaded.path.name if loaded.path else 'model'} on {local.describe()}")
     else:
         assert info is not None

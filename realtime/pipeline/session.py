@@ -19,6 +19,7 @@ from realtime.clock import Clock
 from realtime.pipeline.eventlog import EventLog
 from realtime.pipeline.inference import (
     InferenceEngine,
+    checkpoint_arousal_interval,
     checkpoint_interval,
     checkpoint_temperature,
 )
@@ -84,10 +85,6 @@ def resolve_checkpoint(path: str | Path | None) -> Path:
     return default_checkpoint_path()
 
 
-def _half_width(interval: tuple[float, float] | None) -> float | None:
-    return interval[0] if interval is not None else None
-
-
 def limit_blas_threads(threads: int) -> None:
     """Cap numpy's BLAS pool for this process (0 = leave it). The features' matrix products are small; a
     pool of N threads that spin between calls cost ≈ 30% of a core in the monitor (bench_monitor, 2 cores)."""
@@ -130,7 +127,7 @@ def load_engine(app: Any, checkpoint: str | Path | None = None) -> tuple[Inferen
     engine = InferenceEngine(
         backend, loaded.task, contributions=mon.contributions, ema_tau_s=mon.ema_tau_s,
         temperature=checkpoint_temperature(loaded.extra), interval=checkpoint_interval(loaded.extra),
-        arousal_interval=_half_width(checkpoint_interval(loaded.extra, "arousal_interval")),
+        arousal_interval=checkpoint_arousal_interval(loaded.extra),
         feature_set=live.version,
     )  # fmt: skip
     return engine, path
