@@ -202,7 +202,10 @@ def test_trace_loads_back_with_every_window_and_spans_that_nest_and_add_up(sessi
     assert {e["ph"] for e in flows} == {"s", "f"} and len(flows) >= 4
     assert all(f["tid"] == parent["tid"] and f["ts"] == parent["ts"] for f in flows if f["ph"] == "f")
     counters = {e["name"] for e in evs if e["ph"] == "C"}
-    assert counters == {"queue depth", "CPU %", "RSS MB"}
+    assert counters == {"queue depth", "CPU %", "RSS MB", "reading"}
+    readings = [e["args"]["valence"] for e in evs if e["ph"] == "C" and e["name"] == "reading"]
+    scores = [e["prediction"]["score"] for e in session.events if e["type"] == "window" and e.get("prediction")]
+    assert readings == pytest.approx(scores)  # the model's valence per window, in log order
     shown = [e for e in spans if e["name"].startswith("shown ")]
     assert shown, "the headless printer's shown windows are in the trace"
 
