@@ -10,6 +10,7 @@ from model.errors import ConfigError
 Task = Literal["regression", "classification"]
 Ablation = Literal["none", "no_csd", "no_self_attn", "no_cross_attn"]
 CsdVariant = Literal["paper", "reference"]
+Pooling = Literal["mean", "mean_last", "attention"]
 DataFormat = Literal["mmsa", "mult-iemocap", "cmdc", "auto"]
 
 ABLATIONS: tuple[str, ...] = ("none", "no_csd", "no_self_attn", "no_cross_attn")
@@ -41,6 +42,10 @@ class ModelConfig:
     max_steps: int = 512  # longest window the time encoding covers
     # Regression only: a second output, arousal, beside valence (output 0 stays the task's value).
     arousal_head: bool = False
+    # How each modality's steps become one vector before the head: "mean" (masked mean, the original),
+    # "mean_last" (the mean and the last real step side by side: the latest phrase / voice / face of a live
+    # window), "attention" (a learned masked softmax over the steps).
+    pool: Pooling = "mean"
 
     def __post_init__(self) -> None:
         for name in ("dim_vision", "dim_audio", "dim_text"):
@@ -62,6 +67,8 @@ class ModelConfig:
             raise ConfigError("classification needs model.num_classes >= 2")
         if self.arousal_head and self.task != "regression":
             raise ConfigError("model.arousal_head is for regression models (valence + arousal)")
+        if self.pool not in ("mean", "mean_last", "attention"):
+            raise ConfigError(f"model.pool must be mean, mean_last or attention, got {self.pool!r}")
 
     @property
     def input_dims(self) -> dict[str, int]:

@@ -173,6 +173,27 @@ class IntegrateBlock(nn.Module):
         return x * keep
 
 
+def masked_last(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The last real step: (B, L, d), (B, L) → (B, d); zero for a sample with no real step."""
+    steps = torch.arange(1, mask.shape[1] + 1, device=x.device)
+    last = (mask.long() * steps).argmax(dim=1)  # index of the last True (0 when none)
+    picked = x.gather(1, last[:, None, None].expand(-1, 1, x.shape[-1]))[:, 0]
+    return picked * mask.any(dim=1, keepdim=True).to(x.dtype)
+
+
+class AttentionPool(nn.Module):
+    """A learned masked softmax over the steps: (B, L, d), (B, L) → (B, d); zero with no real step."""
+
+    def __init__(self, d: int) -> None:
+        super().__init__()
+        self.score = nn.Linear(d, 1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        logits = self.score(x)[..., 0].masked_fill(~mask, -1e4)  # finite: FP16 / export safe
+        w = torch.softmax(logits, dim=1) * mask.to(x.dtype)
+        return (x * w[:, :, None]).sum(dim=1)
+
+
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over real steps: (B, L, d), (B, L) → (B, d); zero for a sample with no real step."""
     m = mask[:, :, None].to(x.dtype)

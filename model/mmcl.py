@@ -21,7 +21,7 @@ from torch import nn
 from model.config import ModelConfig
 from model.errors import ConfigError
 from model.featureset import MODALITIES
-from model.layers import EnhanceBlock, IntegrateBlock, common_specific, masked_mean
+from model.layers import AttentionPool, EnhanceBlock, IntegrateBlock, common_specific, masked_last, masked_mean
 
 
 @dataclass
@@ -69,9 +69,12 @@ class MMCL(nn.Module):
                 for m in MODALITIES
             }
         )
-        self.pool_norm = nn.ModuleDict({m: nn.LayerNorm(d) for m in MODALITIES})
+        width = 2 * d if cfg.pool == "mean_last" else d  # per modality, into the head
+        self.pool_norm = nn.ModuleDict({m: nn.LayerNorm(width) for m in MODALITIES})
+        if cfg.pool == "attention":
+            self.attn_pool = nn.ModuleDict({m: AttentionPool(d) for m in MODALITIES})
         self.head = nn.Sequential(
-            nn.Linear(3 * d, cfg.head_hidden),
+            nn.Linear(3 * width, cfg.head_hidden),
             nn.GELU(),
             nn.Dropout(cfg.dropout),
             nn.Linear(cfg.head_hidden, cfg.out_dim),
@@ -125,13 +128,20 @@ class MMCL(nn.Module):
             pooled_common[m] = masked_mean(h, masks[m])  # (B, d)
             for block in self.integrate[m]:
                 h = block(h, specific[m], masks[m])  # (B, L, d)
-            pooled.append(self.pool_norm[m](masked_mean(h, masks[m])))  # (B, d)
-        fused = torch.cat(pooled, dim=-1)  # (B, 3d)
+            pooled.append(self.pool_norm[m](self._pool(m, h, masks[m])))  # (B, d) or (B, 2d)
+        fused = torch.cat(pooled, dim=-1)  # (B, 3d) or (B, 6d)
         return MMCLOutput(
             prediction=self.head(fused),
             common=pooled_common,
             present={m: masks[m].any(dim=1) for m in MODALITIES},
         )
+
+    def _pool(self, m: str, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.cfg.pool == "attention":
+            return self.attn_pool[m](h, mask)
+        if self.cfg.pool == "mean_last":
+            return torch.cat([masked_mean(h, mask), masked_last(h, mask)], dim=-1)
+        return masked_mean(h, mask)
 
     def forward(
         self,

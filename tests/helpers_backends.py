@@ -28,9 +28,10 @@ VARIANTS: list[tuple[str, str]] = [
 ]
 
 
-def tiny_model(ablation: str = "none", csd: str = "reference", seed: int = 0) -> MMCL:
+def tiny_model(ablation: str = "none", csd: str = "reference", seed: int = 0, pool: str = "mean") -> MMCL:
     torch.manual_seed(seed)
-    cfg = ModelConfig(**TINY_DIMS, d_model=16, n_heads=2, head_hidden=8, ablation=ablation, csd=csd, max_steps=64)
+    cfg = ModelConfig(**TINY_DIMS, d_model=16, n_heads=2, head_hidden=8, ablation=ablation, csd=csd, max_steps=64,
+                      pool=pool)  # fmt: skip
     model = MMCL(cfg)
     # Non-trivial input statistics, as a trained checkpoint has (exercises the standardisation).
     rng = np.random.default_rng(seed)
@@ -46,8 +47,8 @@ def tiny_model(ablation: str = "none", csd: str = "reference", seed: int = 0) ->
     return model.eval()
 
 
-def tiny_loaded(ablation: str = "none", csd: str = "reference", seed: int = 0) -> LoadedCheckpoint:
-    model = tiny_model(ablation, csd, seed)
+def tiny_loaded(ablation: str = "none", csd: str = "reference", seed: int = 0, pool: str = "mean") -> LoadedCheckpoint:
+    model = tiny_model(ablation, csd, seed, pool)
     return LoadedCheckpoint(
         model=model,
         model_cfg=model.cfg,

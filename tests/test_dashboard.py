@@ -153,3 +153,22 @@ def test_live_dashboard_pulls_draws_and_reports_what_it_showed() -> None:
     printer = HeadlessPrinter(FakeSource(snaps), Console(record=True, file=open("/dev/null", "w")), 0.02)
     printer.run(stop, until=lambda: printer.lines >= 3)
     assert printer.lines == 3 and "sentiment" in printer.console.export_text()
+
+
+def test_arousal_shows_beside_the_valence_only_for_models_that_have_it() -> None:
+    import dataclasses
+
+    plain = text_of(render(snapshot(), 160))
+    assert "arousal" not in plain and "arousal" not in headless_line(snapshot())
+    pred = dataclasses.replace(snapshot().prediction, arousal=0.55, arousal_interval=0.31, interval_level=0.9)
+    snap = snapshot(prediction=pred, arousal_history=tuple((10 + 0.5 * k, -0.9 + 0.08 * k) for k in range(23)))
+    out = text_of(render(snap, 160))
+    assert "arousal +0.55 ± 0.31 (90%) excited" in out
+    lines = out.splitlines()
+    i = next(k for k, line in enumerate(lines) if "arousal +0.55" in line)
+    assert "-1 " in lines[i + 1] and " +1" in lines[i + 1] and "●" in lines[i + 1]  # its own −1..+1 gauge
+    trail = lines[i + 2].split("history ", 1)[1].split()[0]
+    assert trail[0] == "▁" and trail[-1] == "█"  # the trail rises from calm to excited
+    assert "arousal +0.55 (excited)" in headless_line(snap)
+    calm = dataclasses.replace(pred, arousal=-0.6)
+    assert "arousal -0.60 (calm)" in headless_line(snapshot(prediction=calm))

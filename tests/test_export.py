@@ -67,6 +67,13 @@ def test_every_variant_exports_as_one_graph_with_dynamic_batch(ablation, csd):
     np.testing.assert_allclose(run(x), eager_reference(loaded.model, x), atol=1e-5)
 
 
+@pytest.mark.parametrize("pool", ["mean_last", "attention"])
+def test_other_step_poolings_export_with_a_dynamic_length(pool, tmp_path):
+    loaded = tiny_loaded("none", "reference", pool=pool)
+    report = export_checkpoint(loaded, "onnx", tmp_path / "m.onnx", steps=TINY_STEPS)
+    assert report.parity.ok and report.parity.max_abs_err < 1e-5, report.parity.summary()
+
+
 def test_export_cli_round_trip_in_bf16_prints_parity(tmp_path):
     ckpt = tiny_checkpoint(tmp_path / "t.pt")
     out = tmp_path / "b.pt2"

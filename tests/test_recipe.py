@@ -26,8 +26,9 @@ def test_recipe_yaml_is_strict_and_complete():
     cfg = load_recipe_config()
     assert cfg.text.rating_scale == 0.75 and cfg.compose.window_s == 5.0
     assert cfg.voice.valence["happy"] > 0 > cfg.voice.valence["sad"]
-    assert cfg.protocol.folds >= 3 and len(cfg.protocol.candidates) == 3
+    assert cfg.protocol.folds >= 3 and len(cfg.protocol.seeds) >= 3 and len(cfg.protocol.candidates) >= 3
     assert {c.get("csd") for c in cfg.protocol.candidates} >= {"paper", "reference"}
+    assert any(c.get("ablation") == "no_csd" for c in cfg.protocol.candidates)
     assert cfg.train.select_metric in ("auto", "last")
     with pytest.raises(ConfigError, match=r"unknown config key 'recipe\.text\.n_sentense'"):
         load_recipe_config(overrides={"text": {"n_sentense": 10}})
@@ -209,6 +210,29 @@ def run_cli(argv, capsys):
 
 
 @pytest.mark.slow
+def test_choose_prefers_csd_unless_csd_off_wins_beyond_the_spread():
+    from mmcl.recipes.default_model import candidate_name, choose
+
+    cands = [{"csd": "paper", "pool": "mean_last"}, {"csd": "reference", "pool": "mean_last"},
+             {"ablation": "no_csd", "pool": "mean_last"}, {"csd": "reference"}]  # fmt: skip
+    names = [candidate_name(c) for c in cands]
+    assert names == ["MMCL CSD paper, pool mean_last", "MMCL CSD reference, pool mean_last",
+                     "MMCL CSD off, pool mean_last", "MMCL CSD reference"]  # fmt: skip
+    base = np.array([0.70, 0.74, 0.72])
+
+    def table(*offsets: float) -> dict:
+        return {n: {"score": list(base + o)} for n, o in zip(names, offsets, strict=True)}
+
+    chosen, reason = choose(table(0.0, 0.02, 0.03, 0.01), cands)  # off +0.01 over the best CSD, no spread
+    assert chosen == cands[2] and "beats MMCL CSD reference, pool mean_last" in reason
+    noisy = table(0.0, 0.02, 0.0, 0.01)
+    noisy[names[2]]["score"] = [0.60, 0.90, 0.74]  # better on average, but within its fold spread
+    chosen, reason = choose(noisy, cands)
+    assert chosen == cands[1] and "not beyond it" in reason
+    chosen, _ = choose(table(0.0, 0.01, -0.05, 0.02), cands)  # the best CSD candidate, whichever pool
+    assert chosen == cands[3]
+
+
 def test_train_default_end_to_end_on_a_tiny_subset_is_deterministic(shared_data, tmp_path, capsys):
     import torch
 

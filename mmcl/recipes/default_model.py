@@ -132,25 +132,33 @@ def run_cv(cfg: RecipeConfig, items: list[Item], prior: np.ndarray, jobs: int = 
 
 
 def candidate_name(cand: dict[str, Any]) -> str:
-    if cand.get("ablation", "none") == "no_csd":
-        return "MMCL CSD off"
-    return f"MMCL CSD {cand.get('csd', 'paper')}"
+    """"MMCL CSD paper" / "… reference" / "… off", then any other setting the candidate changes."""
+    base = "MMCL CSD off" if is_csd_off(cand) else f"MMCL CSD {cand.get('csd', 'paper')}"
+    rest = [f"{k} {v}" for k, v in cand.items() if k not in ("csd", "ablation")]
+    return ", ".join([base, *rest])
+
+
+def is_csd_off(cand: dict[str, Any]) -> bool:
+    return cand.get("ablation", "none") == "no_csd"
 
 
 def choose(table: dict[str, Any], candidates: list[dict[str, Any]]) -> tuple[dict[str, Any], str]:
-    """The candidate to ship and why (CSD off only if better than the best CSD beyond the spread)."""
+    """The candidate to ship and why: the best mean CV score among those with CSD; a CSD-off candidate
+    only if it beats that one by more than the fold-to-fold spread of the difference."""
     names = [candidate_name(c) for c in candidates]
     mean = {n: float(np.nanmean(table[n]["score"])) for n in names}
-    with_csd = [n for n in names if n != "MMCL CSD off"]
+    with_csd = [n for n, c in zip(names, candidates, strict=True) if not is_csd_off(c)]
+    off = [n for n, c in zip(names, candidates, strict=True) if is_csd_off(c)]
     best = max(with_csd or names, key=lambda n: mean[n])
-    reason = f"{best}: the best CV score of the CSD variants ({mean[best]:.3f})"
-    if "MMCL CSD off" in mean and with_csd:
-        diff = np.asarray(table["MMCL CSD off"]["score"]) - np.asarray(table[best]["score"])
+    reason = f"{best}: the best CV score of the CSD candidates ({mean[best]:.3f})"
+    if off and with_csd:
+        best_off = max(off, key=lambda n: mean[n])
+        diff = np.asarray(table[best_off]["score"]) - np.asarray(table[best]["score"])
         if diff.mean() > diff.std():
-            best = "MMCL CSD off"
-            reason = f"CSD off beats {with_csd} by {diff.mean():.3f} > the fold spread {diff.std():.3f}"
+            reason = f"{best_off} beats {best} by {diff.mean():.3f} > the fold spread {diff.std():.3f}"
+            best = best_off
         else:
-            reason += f"; CSD off differs by {diff.mean():+.3f} (fold spread {diff.std():.3f}), not beyond it"
+            reason += f"; {best_off} differs by {diff.mean():+.3f} (fold spread {diff.std():.3f}), not beyond it"
     return candidates[names.index(best)], reason
 
 

@@ -22,6 +22,7 @@ GAUGE_WIDTH = 41
 SPARK_WIDTH = 60
 WIDE = 120  # columns needed for the two-column layout
 MODALITY_LABELS = {"vision": "face", "audio": "voice", "text": "words"}
+AROUSAL_RANGE = (-1.0, 1.0)  # the arousal head's scale: −1 calm … +1 excited (mmcl/recipes labels)
 
 
 def _fmt_ms(v: float | None) -> str:
@@ -54,7 +55,16 @@ def sentiment_word(snap: MonitorSnapshot) -> str:
     return {"green": "positive", "red": "negative", "yellow": "neutral"}[c]
 
 
-def gauge(value: float, lo: float, hi: float, width: int = GAUGE_WIDTH) -> Text:
+def arousal_word(arousal: float) -> str:
+    """'calm' / 'moderate' / 'excited' for an arousal reading (thresholds ±0.2 of the −1..+1 scale)."""
+    return "excited" if arousal > 0.2 else "calm" if arousal < -0.2 else "moderate"
+
+
+def _arousal_style(arousal: float) -> str:
+    return {"excited": "magenta", "calm": "blue", "moderate": "white"}[arousal_word(arousal)]
+
+
+def gauge(value: float, lo: float, hi: float, width: int = GAUGE_WIDTH, style: str | None = None) -> Text:
     """A horizontal bar from ``lo`` to ``hi`` with a marker at ``value`` (clipped); ┼ marks zero."""
     frac = 0.0 if hi <= lo else (min(max(value, lo), hi) - lo) / (hi - lo)
     pos = round(frac * (width - 1))
@@ -63,7 +73,7 @@ def gauge(value: float, lo: float, hi: float, width: int = GAUGE_WIDTH) -> Text:
         bar[round((0.0 - lo) / (hi - lo) * (width - 1))] = "┼"
     text = Text(f"{lo:+g} ")
     text.append("".join(bar[:pos]), style="dim")
-    text.append("●", style=f"bold {_colour(value, lo, hi)}")
+    text.append("●", style=f"bold {style or _colour(value, lo, hi)}")
     text.append("".join(bar[pos + 1 :]), style="dim")
     text.append(f" {hi:+g}")
     return text
@@ -129,6 +139,7 @@ def sentiment_panel(snap: MonitorSnapshot) -> RenderableType:
         line,
         gauge(p.score, lo, hi),
         Text("history ") + Text(sparkline(hist, lo, hi), style="cyan"),
+        *arousal_lines(snap),
         *([Text("  ".join(f"{k} {v:.0%}" for k, v in p.probs.items()) + ("  (calibrated)" if p.calibrated else ""),
                 style="dim")] if p.probs else []),
         Text(
@@ -137,6 +148,22 @@ def sentiment_panel(snap: MonitorSnapshot) -> RenderableType:
         ),
     ]
     return Panel(Group(*lines), title="sentiment", border_style=_colour(p.score, lo, hi))
+
+
+def arousal_lines(snap: MonitorSnapshot) -> list[Text]:
+    """Arousal beside the valence (models with an arousal head): value ± interval, word, gauge, trail."""
+    p = snap.prediction
+    if p is None or p.arousal is None:
+        return []
+    lo, hi = AROUSAL_RANGE
+    line = Text("arousal ")
+    line.append(f"{p.arousal:+.2f} ", style=f"bold {_arousal_style(p.arousal)}")
+    if p.arousal_interval is not None:
+        line.append(f"± {p.arousal_interval:.2f} ({p.interval_level or 0:.0%}) ", style="dim")
+    line.append(arousal_word(p.arousal))
+    trail = [v for _, v in snap.arousal_history]
+    return [line, gauge(p.arousal, lo, hi, style=_arousal_style(p.arousal)),
+            Text("history ") + Text(sparkline(trail, lo, hi), style="magenta")]  # fmt: skip
 
 
 def modality_panel(snap: MonitorSnapshot) -> RenderableType:
@@ -303,6 +330,8 @@ def headless_line(snap: MonitorSnapshot) -> str:
     sent = f"sentiment {p.score:+.2f} ({sentiment_word(snap)}) trend {p.trend:+.2f}" if p else "sentiment –"
     if p is not None and p.interval is not None:
         sent = sent.replace(f"{p.score:+.2f} ", f"{p.score:+.2f} ± {p.interval:.2f} ({p.interval_level or 0:.0%}) ", 1)
+    if p is not None and p.arousal is not None:
+        sent += f" arousal {p.arousal:+.2f} ({arousal_word(p.arousal)})"
     mods = " ".join(
         f"{MODALITY_LABELS.get(m.name, m.name)} {'yes' if m.live else 'no'}" for m in snap.modalities
     )

@@ -635,7 +635,7 @@ class Pipeline:
             drops=drops, resources=self.resources.sample(),
             asr_lag_s=asr_stats.pending_s if asr_stats is not None else 0.0,
             partial=self._partial_text(), alerts=st["alerts"], alert_events=st["alert_events"],
-            alert_delivery=st["alert_delivery"],
+            alert_delivery=st["alert_delivery"], arousal_history=st["arousal_history"],
         )  # fmt: skip
 
 

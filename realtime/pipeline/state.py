@@ -117,6 +117,7 @@ class MonitorSnapshot:
     alerts: tuple[AlertView, ...] = ()  # banner: active alerts, then recently cleared ones
     alert_events: tuple[AlertView, ...] = ()  # the most recent fire/clear events (seq increasing)
     alert_delivery: str = ""  # command/webhook counters, one line ("" = none configured)
+    arousal_history: tuple[tuple[float, float], ...] = ()  # (t, arousal): models with an arousal head
 
 
 class MonitorState:
@@ -133,6 +134,7 @@ class MonitorState:
         self.empty_windows = 0
         self.history: collections.deque[tuple[float, float]] = collections.deque()
         self.trend_history: collections.deque[tuple[float, float]] = collections.deque()
+        self.arousal_history: collections.deque[tuple[float, float]] = collections.deque()
         self.transcript: collections.deque[TranscriptWord] = collections.deque(maxlen=transcript_words)
         self.last_window_t: float | None = None
         self.alerts: tuple[AlertView, ...] = ()
@@ -150,10 +152,11 @@ class MonitorState:
                 self.prediction = prediction
                 self.history.append((t_end, prediction.score))
                 self.trend_history.append((t_end, prediction.trend))
-                while self.history and self.history[0][0] < t_end - self.history_s:
-                    self.history.popleft()
-                while self.trend_history and self.trend_history[0][0] < t_end - self.history_s:
-                    self.trend_history.popleft()
+                if prediction.arousal is not None:
+                    self.arousal_history.append((t_end, prediction.arousal))
+                for hist in (self.history, self.trend_history, self.arousal_history):
+                    while hist and hist[0][0] < t_end - self.history_s:
+                        hist.popleft()
             self.version += 1
             self._cond.notify_all()
 
@@ -208,6 +211,7 @@ class MonitorState:
                 "empty_windows": self.empty_windows,
                 "history": tuple(self.history),
                 "trend_history": tuple(self.trend_history),
+                "arousal_history": tuple(self.arousal_history),
                 "transcript": tuple(self.transcript),
                 "version": self.version,
                 "alerts": self.alerts,
