@@ -1,4 +1,4 @@
-"""Building blocks of MMCL: masked attention, the parameter-free CSD, enhancement and integration blocks.
+"""Building blocks of MMCL: masked attention, enhancement and integration blocks, step pooling (the CSD: model/csd.py).
 
 Masks are boolean (B, L) with True = a real step. Every block keeps padded steps at exactly zero and never
 lets them influence real steps, and a modality with no real step at all yields zeros, never NaN.
@@ -9,8 +9,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-_NO_PAIR = 2.0  # larger than any cosine similarity: marks "no valid pair" inside the masked min
 
 
 class MaskedMultiheadAttention(nn.Module):
@@ -58,76 +56,6 @@ class FeedForward(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
-
-
-def masked_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Cosine similarity between every step of ``a`` and every step of ``b``: (B, La, d), (B, Lb, d) → (B, La, Lb).
-
-    Zero vectors (padding) give similarity 0 rather than NaN.
-    """
-    an = a / a.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-    bn = b / b.norm(dim=-1, keepdim=True).clamp_min(1e-6)
-    return an @ bn.transpose(1, 2)
-
-
-def csd_weights(
-    z: torch.Tensor,
-    others: list[torch.Tensor],
-    mask: torch.Tensor,
-    other_masks: list[torch.Tensor],
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The common-feature matrix W_m = min over the other modalities of Sim(Z_m, Z_p), masked.
-
-    Returns (W, pair_valid), both (B, L, L). A pair (i, j) is valid when i and j are real steps of m.
-    W[i, j] is the minimum over the other modalities that have a real step j; where none has one,
-    nothing is shared there, so W[i, j] = 0 and step j counts as entirely specific. A modality seen
-    alone thus keeps all of its information in the specific part (it is never zeroed out).
-    """
-    w = torch.full_like(z[:, :, :1].expand(-1, -1, z.shape[1]), _NO_PAIR)  # (B, L, L)
-    for other, other_mask in zip(others, other_masks, strict=True):
-        sim = masked_cosine(z, other)  # (B, L, L)
-        present = other_mask[:, None, :].expand_as(sim)  # (B, L, L): partner has a real step j
-        w = torch.minimum(w, torch.where(present, sim, torch.full_like(sim, _NO_PAIR)))
-    pair_valid = mask[:, :, None] & mask[:, None, :]  # (B, L, L)
-    w = torch.where(pair_valid & (w < _NO_PAIR), w, torch.zeros_like(w))
-    return w, pair_valid
-
-
-def _masked_row_softmax(scores: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Softmax over the last axis restricted to ``valid``; rows without a valid entry are all zero."""
-    scores = scores.masked_fill(~valid, float("-inf"))
-    any_valid = valid.any(dim=-1, keepdim=True)
-    probs = torch.softmax(torch.where(any_valid, scores, torch.zeros_like(scores)), dim=-1)
-    return torch.where(valid, probs, torch.zeros_like(probs))
-
-
-def common_specific(
-    z: torch.Tensor,
-    others: list[torch.Tensor],
-    mask: torch.Tensor,
-    other_masks: list[torch.Tensor],
-    variant: str,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Parameter-free Common-Specific Decoupling of one modality (paper §III-B).
-
-    ``paper``:     common = W·Z, specific = (1 − W)·Z, with W = min(Sim_mp, Sim_mq) as written
-                   (a matrix product over time; 1 − W only over valid pairs).
-    ``reference``: the original MMCL code: W' = row-softmax(W); common = W'·Z; specific = row-softmax(1 − W')·Z.
-    Both return (B, L, d) tensors that are zero at padded steps of m.
-    """
-    w, pair_valid = csd_weights(z, others, mask, other_masks)  # (B, L, L)
-    if variant == "paper":
-        w_common = w
-        w_specific = torch.where(pair_valid, 1.0 - w, torch.zeros_like(w))
-    elif variant == "reference":
-        w_common = _masked_row_softmax(w, pair_valid)
-        w_specific = _masked_row_softmax(1.0 - w_common, pair_valid)
-    else:  # pragma: no cover - validated by ModelConfig
-        raise ValueError(f"unknown CSD variant {variant!r}")
-    row = mask[:, :, None].to(z.dtype)  # (B, L, 1)
-    common = (w_common @ z) * row  # (B, L, d)
-    specific = (w_specific @ z) * row  # (B, L, d)
-    return common, specific
 
 
 class EnhanceBlock(nn.Module):

@@ -19,9 +19,10 @@ import torch
 from torch import nn
 
 from model.config import ModelConfig
+from model.csd import common_specific
 from model.errors import ConfigError
 from model.featureset import MODALITIES
-from model.layers import AttentionPool, EnhanceBlock, IntegrateBlock, common_specific, masked_last, masked_mean
+from model.layers import AttentionPool, EnhanceBlock, IntegrateBlock, masked_last, masked_mean
 
 
 @dataclass

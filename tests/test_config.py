@@ -81,3 +81,13 @@ def test_every_recipe_config_loads(path):
 
     cfg = load_recipe_config(path)
     assert cfg.seed >= 0
+
+
+def test_monitor_backend_takes_the_registry_names_and_name_precision():
+    from realtime.pipeline.config import MonitorConfig
+
+    for spec in ("auto", "eager", "compile:bf16", "onnx", "onnx-int8", "tensorrt:int8"):
+        assert MonitorConfig(backend=spec).backend == spec
+    for bad in ("torchscript", "compile:fp64", "eager:"):
+        with pytest.raises(ConfigError, match=r"monitor\.backend must be one of .*compile:bf16"):
+            MonitorConfig(backend=bad)

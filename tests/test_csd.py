@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from model.layers import common_specific, csd_weights
+from model.csd import common_specific, csd_weights
 
 R = 1 / math.sqrt(2)
 # Z_m = [[1,0],[0,1]], Z_p = [[1,0],[1,1]], Z_q = [[0,1],[1,0]]

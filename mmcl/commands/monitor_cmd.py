@@ -93,7 +93,8 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--auto", help="Live devices when camera and microphone exist, else the demo.")
         ] = False,
         backend: Annotated[
-            str | None, typer.Option("--backend", help="auto|eager|compile|onnx|onnx-int8|tensorrt")
+            str | None,
+            typer.Option("--backend", help="auto|eager|compile|onnx|onnx-int8|tensorrt[:precision]"),
         ] = None,
         checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="Model checkpoint.")] = None,
         log_file: Annotated[

@@ -11,15 +11,13 @@ from dataclasses import dataclass
 
 from model.errors import ConfigError
 
-BACKEND_CHOICES = ("auto", "eager", "compile", "onnx", "onnx-int8", "tensorrt")
-
 
 @dataclass
 class MonitorConfig:
     """Settings of the window assembler, inference, dashboard and event log of ``mmcl monitor``."""
 
     hop_s: float = 0.5  # a window (the last features.window_s seconds) is built and scored every hop
-    backend: str = "auto"  # auto | eager | compile | onnx | onnx-int8 | tensorrt (model.backends registry)
+    backend: str = "auto"  # a model.backends registry name, optionally name:precision (e.g. compile:bf16)
     checkpoint: str = ""  # "" = the shipped default (model.pretrained.default_checkpoint_path)
     contributions: bool = True  # per-modality evidence: masked-modality deltas (one batch of 4 per window)
     torch_threads: int = 1  # intra-op threads for inference (1 keeps the other workers' latency steady)
@@ -41,10 +39,7 @@ class MonitorConfig:
     def __post_init__(self) -> None:
         if not 0.05 <= self.hop_s <= 10.0:
             raise ConfigError(f"monitor.hop_s must be between 0.05 and 10 seconds, got {self.hop_s}")
-        if self.backend not in BACKEND_CHOICES:
-            raise ConfigError(
-                f"monitor.backend must be one of {', '.join(BACKEND_CHOICES)}, got {self.backend!r}"
-            )
+        check_backend_spec(self.backend, "monitor.backend")
         if self.torch_threads < 0:
             raise ConfigError("monitor.torch_threads must be >= 0 (0 = torch's default)")
         if self.blas_threads < 0:
@@ -63,3 +58,16 @@ class MonitorConfig:
             raise ConfigError("monitor.demo_fps must be between 1 and 60")
         if self.end_of_replay_tail_s < 0:
             raise ConfigError("monitor.end_of_replay_tail_s must be >= 0")
+
+
+def check_backend_spec(spec: str, where: str) -> None:
+    """``name`` or ``name:precision`` with the name in the backend registry and a known precision."""
+    from model.backends import BACKENDS
+    from model.backends.precision import PRECISIONS
+
+    name, sep, precision = spec.strip().partition(":")
+    if name not in BACKENDS or (sep and precision not in PRECISIONS):
+        raise ConfigError(
+            f"{where} must be one of {', '.join(sorted(BACKENDS))}, optionally with :precision "
+            f"({', '.join(PRECISIONS)}), e.g. compile:bf16; got {spec!r}"
+        )

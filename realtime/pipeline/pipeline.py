@@ -34,10 +34,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from model.errors import DeviceError, MmclError
+from model.errors import MmclError
 from realtime.asr.config import AsrConfig
 from realtime.asr.worker import AsrWorker
 from realtime.features.config import FeatureConfig
@@ -638,11 +637,3 @@ class Pipeline:
             alert_delivery=st["alert_delivery"], arousal_history=st["arousal_history"],
         )  # fmt: skip
 
-
-def model_label(path: str | Path | None) -> str:
-    return Path(path).name if path else ""
-
-
-def check_sources_present(sources: SourceSet) -> None:
-    if sources.camera is None and sources.audio is None:
-        raise DeviceError("neither a camera nor a microphone/audio file was given; pass --camera or --mic")
