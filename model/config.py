@@ -11,6 +11,7 @@ Task = Literal["regression", "classification"]
 Ablation = Literal["none", "no_csd", "no_self_attn", "no_cross_attn"]
 CsdVariant = Literal["paper", "reference"]
 Pooling = Literal["mean", "mean_last", "attention"]
+CsdAlone = Literal["specific", "identity"]
 DataFormat = Literal["mmsa", "mult-iemocap", "cmdc", "auto"]
 
 ABLATIONS: tuple[str, ...] = ("none", "no_csd", "no_self_attn", "no_cross_attn")
@@ -32,6 +33,9 @@ class ModelConfig:
     # 'paper' was picked as default by measurement on planted data (see README, "Design choices measured").
     csd: CsdVariant = "paper"
     ablation: Ablation = "none"
+    # A window where a modality has no partner present (face only, voice only, words only): "specific" (the
+    # paper as written: its steps all become one time-average) or "identity" (no decoupling for it there).
+    csd_alone: CsdAlone = "specific"
     task: Task = "regression"
     num_labels: int = 1  # independent label groups (IEMOCAP: 4 emotions)
     num_classes: int = 1  # classes per group (regression: 1)
@@ -67,6 +71,8 @@ class ModelConfig:
             raise ConfigError("classification needs model.num_classes >= 2")
         if self.arousal_head and self.task != "regression":
             raise ConfigError("model.arousal_head is for regression models (valence + arousal)")
+        if self.csd_alone not in ("specific", "identity"):
+            raise ConfigError(f"model.csd_alone must be specific or identity, got {self.csd_alone!r}")
         if self.pool not in ("mean", "mean_last", "attention"):
             raise ConfigError(f"model.pool must be mean, mean_last or attention, got {self.pool!r}")
 

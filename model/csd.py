@@ -67,6 +67,7 @@ def common_specific(
     mask: torch.Tensor,
     other_masks: list[torch.Tensor],
     variant: str,
+    alone: str = "specific",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Parameter-free Common-Specific Decoupling of one modality (paper §III-B).
 
@@ -74,6 +75,12 @@ def common_specific(
                    (a matrix product over time; 1 − W only over valid pairs).
     ``reference``: the original MMCL code: W' = row-softmax(W); common = W'·Z; specific = row-softmax(1 − W')·Z.
     Both return (B, L, d) tensors that are zero at padded steps of m.
+
+    ``alone`` is what a window where no other modality has a real step gets (nothing can be shared, W = 0):
+    ``specific`` (as written): every step's common part is 0 and its specific part the same time-sum
+    (``paper``) or mean (``reference``) of Z, so the steps become indistinguishable and the order and the
+    latest step are lost; ``identity``: no decoupling there, common = specific = Z (what ``no_csd`` does),
+    so a face, a voice or words seen alone keep their steps. Windows with a partner are decoupled either way.
     """
     w, pair_valid = csd_weights(z, others, mask, other_masks)  # (B, L, L)
     if variant == "paper":
@@ -87,4 +94,11 @@ def common_specific(
     row = mask[:, :, None].to(z.dtype)  # (B, L, 1)
     common = (w_common @ z) * row  # (B, L, d)
     specific = (w_specific @ z) * row  # (B, L, d)
+    if alone == "identity":
+        partnered = torch.stack([om.any(dim=1) for om in other_masks]).any(dim=0)[:, None, None]  # (B, 1, 1)
+        kept = z * row
+        common = torch.where(partnered, common, kept)
+        specific = torch.where(partnered, specific, kept)
+    elif alone != "specific":  # pragma: no cover - validated by ModelConfig
+        raise ValueError(f"unknown CSD alone mode {alone!r}")
     return common, specific

@@ -117,7 +117,8 @@ class MMCL(nn.Module):
             else:
                 others = [o for o in MODALITIES if o != m]
                 common[m], specific[m] = common_specific(
-                    z[m], [z[o] for o in others], masks[m], [masks[o] for o in others], self.cfg.csd
+                    z[m], [z[o] for o in others], masks[m], [masks[o] for o in others], self.cfg.csd,
+                    self.cfg.csd_alone,
                 )  # (B, L, d) each
 
         pooled: list[torch.Tensor] = []

@@ -60,6 +60,24 @@ def test_a_modality_seen_alone_keeps_its_information_as_specific():
     assert torch.allclose(common[0], torch.full((2, 2), 0.5)) and torch.allclose(specific[0], torch.full((2, 2), 0.5))
 
 
+def test_alone_identity_keeps_a_lone_modalitys_steps_and_decouples_partnered_windows():
+    none = torch.zeros(1, 2, dtype=torch.bool)
+    for variant in ("paper", "reference"):
+        common, specific = common_specific(ZM, [ZP, ZQ], ALL, [none, none], variant, alone="identity")
+        assert torch.equal(common, ZM) and torch.equal(specific, ZM)  # the steps stay apart
+        paired = common_specific(ZM, [ZP, ZQ], ALL, [ALL, none], variant, alone="identity")
+        as_written = common_specific(ZM, [ZP, ZQ], ALL, [ALL, none], variant)
+        assert all(torch.equal(a, b) for a, b in zip(paired, as_written, strict=True))
+        # a batch mixing both: each sample by its own partners
+        zm2, zp2, zq2 = (torch.cat([t, t]) for t in (ZM, ZP, ZQ))
+        mixed_masks = [torch.cat([ALL, none]), torch.cat([none, none])]
+        c, s = common_specific(zm2, [zp2, zq2], torch.cat([ALL, ALL]), mixed_masks, variant, alone="identity")
+        assert torch.equal(c[1], ZM[0]) and torch.equal(c[0], as_written[0][0])
+        mask = torch.tensor([[True, False]])
+        c, s = common_specific(ZM * mask[..., None], [ZP, ZQ], mask, [none, none], variant, alone="identity")
+        assert torch.all(c[0, 1] == 0) and torch.all(s[0, 1] == 0)  # padding stays zero
+
+
 def test_padded_steps_get_zero_and_all_missing_is_finite():
     mask = torch.tensor([[True, False]])
     zm = ZM.clone()

@@ -84,3 +84,19 @@ def test_every_pool_trains(pool):
 def test_unknown_pool_is_a_config_error():
     with pytest.raises(ConfigError, match=r"model\.pool"):
         ModelConfig(**DIMS, pool="max")
+
+
+def test_a_lone_modality_keeps_its_latest_step_only_with_csd_alone_identity():
+    """Words alone (no face, no voice): as written, CSD turns every step into one time-average, so the
+    window and its reversed steps read the same; with ``csd_alone: identity`` the last phrase counts."""
+    xs, masks = _inputs(1, 6)
+    masks[0][:] = False
+    masks[1][:] = False
+    flipped = [x.flip(1) for x in xs]
+    with torch.no_grad():
+        for alone, same in (("specific", True), ("identity", False)):
+            torch.manual_seed(0)
+            cfg = ModelConfig(**DIMS, d_model=32, n_heads=4, head_hidden=16, pool="mean_last", csd="reference",
+                              csd_alone=alone)  # fmt: skip
+            model = MMCL(cfg).eval()
+            assert torch.allclose(model(*xs, *masks), model(*flipped, *masks), atol=1e-5) is same, alone
