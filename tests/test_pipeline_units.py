@@ -174,3 +174,19 @@ def test_latency_tracker_percentiles_and_config_validation() -> None:
         MonitorConfig(hop_s=0.0)
     with pytest.raises(ConfigError):
         MonitorConfig(backend="cuda")
+
+
+def test_voice_level_is_the_last_voiced_steps_not_the_silence_floor():
+    """The dashboard's "speech · −23 dBFS": a silent step after speech (the gate's −200 floor) keeps the
+    level of the last voiced audio; before any voiced step there is no level."""
+    from realtime.clock import ManualClock
+    from realtime.pipeline.workers import Outbox, VoiceWorker
+
+    w = VoiceWorker(reader=None, outbox=Outbox("voice"), clock=ManualClock(), latency=LatencyTracker(max_samples=10))
+    z = np.zeros(3, np.float32)
+    w._emit([AudioStep(0.05, z, False)], 0.1)
+    assert w.stats().level_dbfs is None
+    w._emit([AudioStep(0.15, z, True, -23.4), AudioStep(0.25, z, True, -31.0), AudioStep(0.35, z, False)], 0.3)
+    assert w.stats().level_dbfs == -31.0
+    w._emit([AudioStep(0.45, z, False, -200.0)], 0.1)
+    assert w.stats().level_dbfs == -31.0 and not w.stats().live

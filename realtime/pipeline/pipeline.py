@@ -569,14 +569,15 @@ class Pipeline:
             vs = self.voice.stats()
             fresh = vs.last_t is not None and now - vs.last_t <= 1.0
             voiced = vs.live and fresh
-            level = f"{vs.level_dbfs:.0f} dBFS" if vs.level_dbfs is not None else "–"
+            level = f"{vs.level_dbfs:.0f} dBFS" if vs.level_dbfs is not None else "level –"
             a_status = aud.stats()
             if a_status.status not in (SourceStatus.RUNNING, SourceStatus.ENDED):
                 detail = f"{a_status.kind} {a_status.status.value}" + (
                     f": {a_status.message}" if a_status.message else ""
                 )
             else:
-                detail = ("speech" if speaking else "voice" if voiced else "silence") + f" · {level}"
+                detail = "speech" if speaking else "voice" if voiced else "silence"
+                detail += f" · {level}" if speaking or voiced else ""  # the last voiced audio's level
             mods.append(ModalityView("audio", speaking or voiced, cov.get("audio", 0.0), contrib.get("audio"),
                                      detail))  # fmt: skip
         else:

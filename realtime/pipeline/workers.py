@@ -92,7 +92,7 @@ class WorkerStats:
     busy_s: float  # compute time spent (wall)
     live: bool  # face found in the newest frame / voice above the silence floor / word recently
     last_t: float | None  # capture time of the newest processed input
-    level_dbfs: float | None = None  # voice worker: level of the newest step
+    level_dbfs: float | None = None  # voice worker: level of the newest voiced step (None before any)
 
 
 class _Worker:
@@ -346,8 +346,10 @@ class VoiceWorker(_Worker):
         for s in steps:
             self.outbox.put(s)
             self.latency.record("voice", now - (s.t + AUDIO_STEP_HALF_S))
+        voiced = [s for s in steps if s.valid]
+        if voiced:  # a silent step's level is the gate's floor (−200 dBFS): not what the person sounded like
+            self._level_db = voiced[-1].level_dbfs
         if steps:
-            self._level_db = steps[-1].level_dbfs
             self._count(dt, steps[-1].t + AUDIO_STEP_HALF_S, steps[-1].valid, len(steps))
 
     def _loop(self) -> None:
