@@ -31,6 +31,17 @@ FUZZ = settings(max_examples=150, deadline=5000, suppress_health_check=[HealthCh
 def _count(name: str) -> None:
     COUNTS[name] = COUNTS.get(name, 0) + 1
 
+@pytest.fixture(autouse=True)
+def _examples_really_ran(request):
+    """Every property test here must really have run examples (at least 10), whatever order tests run in."""
+    before = sum(COUNTS.values())
+    yield
+    call = getattr(request.node, "rep_call", None)
+    if hasattr(request.node.function, "hypothesis") and call is not None and call.passed:
+        ran = sum(COUNTS.values()) - before
+        assert ran >= 10, f"{request.node.name} ran {ran} config fuzz example(s)"
+
+
 
 def _key_paths(cls: type, prefix: str = "") -> list[str]:
     out = []
@@ -155,10 +166,3 @@ def test_valid_yaml_with_junk_spliced_in(tmp_path_factory: pytest.TempPathFactor
 def test_overrides(overrides: list[str]) -> None:
     _count("overrides")
     _check(lambda: load_app_config(overrides=overrides))
-
-
-def test_fuzz_examples_ran() -> None:
-    """Runs last in this file: the other tests really ran examples (reported by the issue)."""
-    print(f"\nconfig fuzz examples: {COUNTS}")
-    if COUNTS:
-        assert all(n >= 10 for n in COUNTS.values()), COUNTS

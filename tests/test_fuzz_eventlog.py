@@ -16,6 +16,7 @@ import json
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -30,6 +31,17 @@ FUZZ = settings(max_examples=200, deadline=5000, suppress_health_check=[HealthCh
 
 def _count(name: str) -> None:
     COUNTS[name] = COUNTS.get(name, 0) + 1
+
+@pytest.fixture(autouse=True)
+def _examples_really_ran(request):
+    """Every property test here must really have run examples (at least 10), whatever order tests run in."""
+    before = sum(COUNTS.values())
+    yield
+    call = getattr(request.node, "rep_call", None)
+    if hasattr(request.node.function, "hypothesis") and call is not None and call.passed:
+        ran = sum(COUNTS.values()) - before
+        assert ran >= 10, f"{request.node.name} ran {ran} event-log fuzz example(s)"
+
 
 
 def _read(path: Path) -> list[dict] | None:
@@ -128,9 +140,3 @@ def test_mmcl_profile_never_crashes(events: list[object], garbage: bytes) -> Non
         p.write_bytes("".join(json.dumps(e) + "\n" for e in events).encode() + garbage)
         res = CliRunner().invoke(app, ["profile", "--log", str(p), "--json", "--csv", str(Path(d) / "w.csv")])
         assert res.exit_code == 0 or isinstance(res.exception, MmclError), repr(res.exception)
-
-
-def test_fuzz_examples_ran() -> None:
-    print(f"\nevent-log fuzz examples: {COUNTS}")
-    if COUNTS:
-        assert all(n >= 10 for n in COUNTS.values()), COUNTS
