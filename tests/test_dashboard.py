@@ -16,8 +16,8 @@ from realtime.pipeline.state import (
     MonitorSnapshot,
     QueueView,
     ResourceView,
-    TranscriptWord,
 )
+from realtime.types import Word
 
 
 def snapshot(**changes) -> MonitorSnapshot:
@@ -35,7 +35,7 @@ def snapshot(**changes) -> MonitorSnapshot:
             ModalityView("audio", True, 0.58, -0.12, "speech · -23 dBFS"),
             ModalityView("text", False, 0.0, None, "0 word(s) in the last 5 s"),
         ),
-        transcript=tuple(TranscriptWord(w, 1.0 + i, 1.4 + i) for i, w in enumerate(
+        transcript=tuple(Word(w, 1.0 + i, 1.4 + i) for i, w in enumerate(
             "I am really happy with how well this project turned out".split())),
         speaking=True,
         latency={"face": stat_of("face", [0.012, 0.015, 0.02]), "e2e": stat_of("e2e", [0.081, 0.092, 0.143])},

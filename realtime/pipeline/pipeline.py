@@ -52,7 +52,6 @@ from realtime.pipeline.state import (
     MonitorState,
     QueueView,
     ResourceMonitor,
-    TranscriptWord,
 )
 from realtime.pipeline.windows import Window, WindowAssembler
 from realtime.pipeline.workers import FaceWorker, Outbox, TextWorker, VoiceWorker
@@ -465,7 +464,7 @@ class Pipeline:
 
     # ---- readers -------------------------------------------------------------------------------------------
     def _on_words(self, words: list[Word]) -> None:
-        self.state.add_words([TranscriptWord(w.text, w.start, w.end) for w in words])
+        self.state.add_words(words)
 
     def mark_shown(self, window: int | None, render_s: float | None = None) -> None:
         """A reader drew the prediction of ``window``: record render time and (first time only) the

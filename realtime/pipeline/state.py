@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from realtime.pipeline.inference import Prediction
 from realtime.pipeline.latency import LatencyStat
+from realtime.types import Word
 
 
 @dataclass(frozen=True)
@@ -52,13 +53,6 @@ class QueueView:
     capacity: int
     dropped: int
     peak: int = 0
-
-
-@dataclass(frozen=True)
-class TranscriptWord:
-    text: str
-    start: float
-    end: float
 
 
 @dataclass(frozen=True)
@@ -105,7 +99,7 @@ class MonitorSnapshot:
     empty_windows: int  # windows without any modality present (not scored)
     status: str  # one line: what the monitor is doing / waiting for
     modalities: tuple[ModalityView, ...]
-    transcript: tuple[TranscriptWord, ...]
+    transcript: tuple[Word, ...]
     speaking: bool
     latency: dict[str, LatencyStat]
     queues: tuple[QueueView, ...]
@@ -135,7 +129,7 @@ class MonitorState:
         self.history: collections.deque[tuple[float, float]] = collections.deque()
         self.trend_history: collections.deque[tuple[float, float]] = collections.deque()
         self.arousal_history: collections.deque[tuple[float, float]] = collections.deque()
-        self.transcript: collections.deque[TranscriptWord] = collections.deque(maxlen=transcript_words)
+        self.transcript: collections.deque[Word] = collections.deque(maxlen=transcript_words)
         self.last_window_t: float | None = None
         self.alerts: tuple[AlertView, ...] = ()
         self.alert_events: tuple[AlertView, ...] = ()
@@ -168,7 +162,7 @@ class MonitorState:
                 self.version += 1
                 self._cond.notify_all()
 
-    def add_words(self, words: list[TranscriptWord]) -> None:
+    def add_words(self, words: list[Word]) -> None:
         if not words:
             return
         with self._cond:

@@ -26,18 +26,12 @@ from realtime.features.audio import AudioStep
 from realtime.features.grid import SampleBuffer
 from realtime.features.text import TextSample
 from realtime.features.vision import VisionSample
+from realtime.types import Word
 
 AUDIO_STEP_HALF_S = 0.05  # an audio step's last sample is captured half a step after its centre
 # A tap sees every batch of samples as it reaches the assembler: (modality, samples). Used to record a user's
 # baseline (``mmcl calibrate baseline``); called on the window-loop thread, so it must be quick.
 SampleTap = Callable[[str, list], None]
-
-
-@dataclass(frozen=True)
-class WindowWord:
-    text: str
-    start: float
-    end: float
 
 
 @dataclass
@@ -51,7 +45,7 @@ class Window:
     masks: dict[str, np.ndarray]
     newest_input: dict[str, float | None]  # capture time of the newest sample of each modality in the window
     samples: dict[str, int]  # samples of each modality that fell in the window
-    words: list[WindowWord] = field(default_factory=list)
+    words: list[Word] = field(default_factory=list)
 
     @property
     def steps(self) -> int:
@@ -98,7 +92,7 @@ class WindowAssembler:
         dims = dims or LIVE_FEATURE_SET.dims
         self.buffers = {m: SampleBuffer(int(dims[m])) for m in MODALITIES}
         self._spans: dict[str, list[tuple[float, float]]] = {m: [] for m in MODALITIES}  # (t, end) per sample
-        self._words: list[WindowWord] = []
+        self._words: list[Word] = []
         self._count = 0
         self.taps: list[SampleTap] = []
 
@@ -133,7 +127,7 @@ class WindowAssembler:
         for s in samples:
             buf.add(s.start, s.values, True, end=s.end)
             self._spans["text"].append((s.start, s.end))
-            self._words.append(WindowWord(s.word, s.start, s.end))
+            self._words.append(Word(s.word, s.start, s.end))
 
     def build(self, t_end: float) -> Window:
         """The window ``[t_end − W, t_end)``; forgets samples that can no longer fall in a later window."""
