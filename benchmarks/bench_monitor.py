@@ -130,7 +130,7 @@ def main() -> int:
         # the camera file loops (33 s < the audio); the session ends with the audio
         app.sources.replay.loop = False
         t_load = time.perf_counter()
-        p = build_pipeline(app, mode="replay", checkpoint=ckpt)
+        p = build_pipeline(app, mode="replay", checkpoint=app.monitor.checkpoint or ckpt)  # monitor.checkpoint=…
         # only the camera loops (the sources share one ReplayConfig object: give the camera its own)
         p.sources.camera.replay = dataclasses.replace(p.sources.camera.replay, loop=True)
         p.start()
