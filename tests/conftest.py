@@ -27,3 +27,16 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, f"rep_{rep.when}", rep)
+
+
+@pytest.fixture(autouse=True)
+def _fuzz_examples_really_ran(request):
+    """In a module with a ``COUNTS`` dict (the fuzz tests count their examples there), every property test
+    that passed must itself have run at least 10 examples, whatever order the tests run in."""
+    counts = getattr(request.module, "COUNTS", None)
+    before = sum(counts.values()) if counts is not None else 0
+    yield
+    call = getattr(request.node, "rep_call", None)
+    if counts is not None and hasattr(request.node.function, "hypothesis") and call is not None and call.passed:
+        ran = sum(counts.values()) - before
+        assert ran >= 10, f"{request.node.name} ran {ran} fuzz example(s)"
