@@ -8,7 +8,8 @@ For each modality m with latent steps Z_m (B, L, d) and the two other modalities
     specific_m   = (1 − W_m) · Z_m              what only m carries
 
 No parameter is learned here. Masks are boolean (B, L), True = a real step; a partner without a real step j
-shares nothing there, so a modality seen alone keeps all its information in the specific part. Two
+shares nothing there; a modality with no partner at all is either all-specific (as written) or left
+undecoupled (``csd_alone: identity``, see ``common_specific``). Two
 variants: ``paper`` (as written) and ``reference`` (the original code's row softmax); ``model.csd`` picks one,
 and ``model.ablation: no_csd`` skips the decoupling (common = specific = Z).
 """
