@@ -1,4 +1,5 @@
-"""Table I: the full model and its three ablations over several seeds, as a markdown table (mean ± std)."""
+"""Table I: the full model and its three ablations over several seeds, as a markdown table (mean ± std),
+with the two baselines of ``model/baselines.py`` (linear probe, late fusion) on the same splits beside them."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from typing import Any
 
 import numpy as np
 
+from model.baselines import BASELINES, baseline_metrics
 from model.config import ABLATIONS, ModelConfig, TrainConfig
 from model.data.types import MultimodalData
 from model.train import fit
 
-LABELS = {"none": "Full", "no_csd": "w/o CSD", "no_self_attn": "w/o Self-Attn", "no_cross_attn": "w/o Cross-Attn"}
+LABELS = {"none": "Full", "no_csd": "w/o CSD", "no_self_attn": "w/o Self-Attn", "no_cross_attn": "w/o Cross-Attn",
+          "linear_probe": "Linear probe (pooled)", "late_fusion": "Late fusion (linear)"}
 
 # (metric key, column title, scale): accuracies and F1 in percent as in the paper.
 COLUMNS: dict[str, list[tuple[str, str, float]]] = {
@@ -42,8 +45,10 @@ def run_ablations(
     ablations: tuple[str, ...] = ABLATIONS,
     on_run: Callable[[str, int, dict[str, float]], None] | None = None,
     on_epoch: Callable[[int, int, dict[str, Any]], None] | None = None,
+    baselines: tuple[str, ...] = BASELINES,
 ) -> dict[str, list[dict[str, float]]]:
-    """Test metrics of the valid-selected model for every (ablation, seed)."""
+    """Test metrics of the valid-selected model for every (ablation, seed), then of each baseline (one run:
+    they are deterministic)."""
     results: dict[str, list[dict[str, float]]] = {}
     for ablation in ablations:
         for seed in seeds:
@@ -52,6 +57,10 @@ def run_ablations(
             results.setdefault(ablation, []).append(res.test)
             if on_run:
                 on_run(ablation, seed, res.test)
+    for name, test in baseline_metrics(data, baselines).items():
+        results[name] = [test]
+        if on_run:
+            on_run(name, 0, test)
     return results
 
 

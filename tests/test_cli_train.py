@@ -90,7 +90,8 @@ def test_ablate_writes_table(files, tmp_path, capsys):
                         str(table), *FAST], capsys)
     assert code == 0, err
     text = table.read_text()
-    for row in ("Full", "w/o CSD", "w/o Self-Attn", "w/o Cross-Attn"):
+    for row in ("Full", "w/o CSD", "w/o Self-Attn", "w/o Cross-Attn", "Linear probe (pooled)",
+                "Late fusion (linear)"):
         assert f"| {row} |" in text
     assert "±" in text and "Acc7" in text
 

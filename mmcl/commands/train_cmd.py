@@ -123,12 +123,16 @@ def register(app: typer.Typer) -> None:
         task: str = typer.Option(None, "--task"),
         epochs: int = typer.Option(None, "--epochs"),
         config: list[Path] = typer.Option(None, "--config"),
+        baselines: bool = typer.Option(True, "--baselines/--no-baselines",
+                                       help="Also a linear probe and late fusion on pooled features."),
         overrides: list[str] = typer.Argument(None),
     ) -> None:
-        """Full model + no_csd / no_self_attn / no_cross_attn over several seeds → mean ± std table."""
+        """Full model + no_csd / no_self_attn / no_cross_attn over several seeds, and the linear probe and
+        late-fusion baselines on the same splits → mean ± std table."""
         from rich.markdown import Markdown
 
         from model.ablation import ablation_table, columns_for, run_ablations
+        from model.baselines import BASELINES
         from model.data.loading import load_dataset
 
         cfg = build_config(config, {"data.path": str(data), "data.format": data_format, "train.epochs": epochs},
@@ -140,7 +144,8 @@ def register(app: typer.Typer) -> None:
             stderr.print(f"{ablation} seed {seed}: " + ", ".join(f"{k}={v:.4f}" for k, v in test.items()),
                          highlight=False)
 
-        results = run_ablations(cfg.model, cfg.train, dataset, seed_list, on_run=on_run)
+        results = run_ablations(cfg.model, cfg.train, dataset, seed_list, on_run=on_run,
+                                baselines=BASELINES if baselines else ())
         table = ablation_table(results, columns_for(dataset))
         out.write_text(
             f"# Ablations on {dataset.name} (test split, {len(seed_list)} seeds, mean ± std)\n\n{table}"

@@ -27,6 +27,7 @@ from mmcl.recipes.compose import Composer, Sample, arousal_of, kind_of, to_split
 from mmcl.recipes.config import RecipeConfig
 from mmcl.recipes.groups import assign_folds
 from mmcl.recipes.items import Item
+from model.baselines import pool_steps
 from model.data.types import MultimodalData
 from model.featureset import LIVE_FEATURE_SET, MODALITIES
 
@@ -103,13 +104,9 @@ def pooled(samples: Sequence[Sample], modalities: Sequence[str] = MODALITIES) ->
     presence. On the rated sentences the last step lifts a text-only logistic probe from 78.7% to 81.3%."""
     cols = []
     for m in modalities:
-        x = np.stack([getattr(s.win, m) for s in samples]).astype(np.float64)
-        mask = np.stack([getattr(s.win, f"{m}_mask") for s in samples]).astype(bool)
-        n = mask.sum(axis=1, keepdims=True).astype(np.float64)
-        cols.append((x * mask[..., None]).sum(axis=1) / np.maximum(n, 1.0))
-        last = mask.shape[1] - 1 - np.argmax(mask[:, ::-1], axis=1)
-        cols.append(x[np.arange(len(x)), last] * (n > 0))
-        cols.append((n > 0).astype(np.float64))
+        x = np.stack([getattr(s.win, m) for s in samples])
+        mask = np.stack([getattr(s.win, f"{m}_mask") for s in samples])
+        cols.append(pool_steps(x, mask))
     return np.concatenate(cols, axis=1)
 
 
