@@ -29,11 +29,12 @@ def snapshot(**changes) -> MonitorSnapshot:
         running=True, finished=False, prediction=pred, score_range=(-3.0, 3.0),
         history=tuple((10 + 0.5 * k, -2.0 + 0.1 * k) for k in range(23)),
         trend_history=tuple((10 + 0.5 * k, -1.0 + 0.1 * k) for k in range(23)),
-        windows=42, windows_skipped=1, empty_windows=3, status="running",
+        windows=42, windows_skipped=1, empty_windows=3, phase="running",
         modalities=(
-            ModalityView("vision", True, 0.96, 0.31, "face found · 15 fps"),
-            ModalityView("audio", True, 0.58, -0.12, "speech · -23 dBFS"),
-            ModalityView("text", False, 0.0, None, "0 word(s) in the last 5 s"),
+            ModalityView("vision", True, 0.96, 0.31, "camera", "running", rate_hz=15.2),
+            ModalityView("audio", True, 0.58, -0.12, "microphone", "running", voiced=True, speaking=True,
+                         level_dbfs=-23.4),
+            ModalityView("text", False, 0.0, None, "asr", "running", words=0, window_s=5.0),
         ),
         transcript=tuple(Word(w, 1.0 + i, 1.4 + i) for i, w in enumerate(
             "I am really happy with how well this project turned out".split())),
@@ -43,9 +44,9 @@ def snapshot(**changes) -> MonitorSnapshot:
         devices=(
             DeviceView("camera", "camera", "reconnecting", "camera device 0 lost; attempt 2, next in 1.0 s"),
             DeviceView("microphone", "microphone", "running", "", 15.6, 900, 0, 3),
-            DeviceView("asr", "worker", "running", "commit p50 0.82 s"),
+            DeviceView("asr", "worker", "running", "", commit_p50_s=0.8249),
         ),
-        drops={"audio overflow events": 3, "camera frames skipped (fps cap)": 40, "windows skipped": 1},
+        drops={"audio_overflow_events": 3, "camera_frames_skipped_fps_cap": 40, "windows_skipped": 1},
         resources=ResourceView(cpu_percent=47.0, rss_mb=812.0, peak_rss_mb=830.0),
     )  # fmt: skip
     base.update(changes)
@@ -70,6 +71,7 @@ def test_full_dashboard_shows_every_section() -> None:
     assert "this project turned out and I love it  ● speaking" in hyp
     assert "newest input → shown           92    138    142      3" in out  # e2e p50/p95/p99 (ms), n
     assert "camera       reconnecting             0  camera device 0 lost" in out
+    assert "asr          running                  0  commit p50 0.82 s" in out
     assert "CPU 47% of one core · RSS 812 MB (peak 830)" in out
     assert "audio overflow events 3" in out and "windows skipped 1" in out
     assert "fps cap" not in out.split("drops")[-1]  # a frame-rate cap is not a drop
@@ -83,7 +85,7 @@ def test_full_dashboard_shows_every_section() -> None:
 
 
 def test_waiting_and_classification_states() -> None:
-    out = text_of(render(snapshot(prediction=None, status="waiting for the first window", banner=None), 150))
+    out = text_of(render(snapshot(prediction=None, windows=0, banner=None), 150))
     assert "no prediction yet — waiting for the first window" in out and "DEMO" not in out
     probs = Prediction(window=1, t_end=1.0, score=-0.6, trend=-0.6, probs={"negative": 0.7, "neutral": 0.2,
                        "positive": 0.1}, label="negative", contributions={})  # fmt: skip
@@ -134,7 +136,7 @@ class FakeSource:
 
 
 def test_live_dashboard_pulls_draws_and_reports_what_it_showed() -> None:
-    snaps = [snapshot(prediction=None, status="waiting for the first window")] + [
+    snaps = [snapshot(prediction=None, windows=0)] + [
         snapshot(prediction=Prediction(window=k, t_end=k, score=0.1 * k, trend=0.0, value=0.1 * k))
         for k in range(8)
     ]

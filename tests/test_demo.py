@@ -84,7 +84,7 @@ def test_shipped_model_reads_the_demo_sentences_right(session, tmp_path) -> None
     p = file_pipeline(default_checkpoint_path(), str(session.video), str(session.audio), log=log)
     p.start()
     try:
-        assert p.wait(900), f"the demo replay did not finish: {p.snapshot().status}"
+        assert p.wait(900), f"the demo replay did not finish: {p.snapshot().phase}"
     finally:
         p.stop()
     windows = [e for e in read_events(log, ["window"]) if e.get("prediction")]

@@ -34,6 +34,7 @@ from typer.testing import CliRunner
 from mmcl.app_config import load_app_config
 from mmcl.cli import app
 from model.errors import DeviceError
+from realtime.dashboard.panels import modality_detail, status_line
 from realtime.pipeline.eventlog import read_events
 from realtime.pipeline.session import build_pipeline
 
@@ -90,15 +91,15 @@ def test_asr_slower_than_real_time_drops_the_oldest_audio_visibly(checkpoint, sh
             statuses.add(asr.status)
             messages.add(asr.message)
             if not p.sources.audio.ended:
-                during.append((snap.elapsed_s, snap.windows, snap.drops["windows skipped"]))
+                during.append((snap.elapsed_s, snap.windows, snap.drops["windows_skipped"]))
             time.sleep(0.1)
-        assert p.finished.is_set(), p.snapshot().status
+        assert p.finished.is_set(), p.snapshot().phase
         snap = p.snapshot()
     finally:
         assert p.stop()
     assert pipeline_threads() == []
     assert slow.calls >= 2
-    assert snap.drops["ASR dropped s (backlog)"] > 0.5  # the oldest audio was dropped, and counted
+    assert snap.drops["asr_dropped_s_backlog"] > 0.5  # the oldest audio was dropped, and counted
     assert p.asr is not None and p.asr.stats().drop_events >= 1
     assert "behind" in statuses and any("dropped" in m and "to keep up" in m for m in messages)
     # bounded: never more than the policy limit plus what arrives during one slow call (and its compute)
@@ -158,7 +159,7 @@ def test_nan_and_inf_from_the_face_model_and_in_the_audio_samples(checkpoint, cr
     p.face._factory = poisoned_face  # the lowest layer of the face worker: MediaPipe's output
     p.start()
     try:
-        assert p.wait(240), p.snapshot().status
+        assert p.wait(240), p.snapshot().phase
         snap = p.snapshot()
     finally:
         assert p.stop()
@@ -166,13 +167,13 @@ def test_nan_and_inf_from_the_face_model_and_in_the_audio_samples(checkpoint, cr
     (ex,), (lm,) = extractors, landmarkers
     assert ex.nonfinite >= 20 and ex.faces >= 60  # poisoned faces dropped as "no face", the rest kept
     assert lm.poisoned == ex.nonfinite
-    assert snap.drops["audio non-finite samples zeroed"] == int(bad.sum())
+    assert snap.drops["audio_non_finite_samples_zeroed"] == int(bad.sum())
     windows = [e for e in read_events(log_path) if e["type"] == "window"]
     assert len(_finite_predictions(windows)) == len(windows) >= 12  # every window scored, finite
     assert max(w["masks"]["vision"] for w in windows) >= 25  # poisoned frames masked, the others used
     text = " ".join(w.text for w in snap.transcript).lower()
     assert text.count("forget") >= 2, text  # 50 ms of NaN did not spoil the utterance around it
-    assert snap.status == "replay finished"
+    assert snap.phase == "finished"
 
 
 # ---- a modality absent for minutes -----------------------------------------------------------------------------
@@ -193,7 +194,7 @@ def test_modalities_absent_for_minutes(checkpoint, shared_data, tmp_path) -> Non
     p = file_pipeline(checkpoint, str(video), str(wav), log=log_path)
     p.start()
     try:
-        assert p.wait(400), p.snapshot().status
+        assert p.wait(400), p.snapshot().phase
         snap = p.snapshot()
         sizes = {m: len(b) for m, b in p.assembler.buffers.items()}
         history = list(p.state.history)
@@ -215,7 +216,7 @@ def test_modalities_absent_for_minutes(checkpoint, shared_data, tmp_path) -> Non
     # bounded memory: the assembler holds one window of samples, the history only history_s seconds
     assert sizes["vision"] <= 12 and sizes["audio"] <= 60 and sizes["text"] <= 40, sizes
     assert history and history[-1][0] - history[0][0] <= p.cfg.history_s
-    assert snap.drops["windows skipped"] == 0 and snap.status == "replay finished"
+    assert snap.drops["windows_skipped"] == 0 and snap.phase == "finished"
 
 
 # ---- corrupt video ---------------------------------------------------------------------------------------------
@@ -227,11 +228,11 @@ def test_corrupt_and_truncated_video_files(checkpoint, crema_clip, tmp_path) -> 
     p = file_pipeline(checkpoint, str(broken), str(broken), log=tmp_path / "g.jsonl")
     p.start()
     try:
-        assert p.wait(240), p.snapshot().status
+        assert p.wait(240), p.snapshot().phase
         snap = p.snapshot()
     finally:
         assert p.stop()
-    assert snap.status == "replay finished"
+    assert snap.phase == "finished"
     windows = [e for e in read_events(tmp_path / "g.jsonl") if e["type"] == "window"]
     assert len(windows) >= 10 and max(w["masks"]["vision"] for w in windows) >= 25
     _finite_predictions(windows)
@@ -244,11 +245,11 @@ def test_corrupt_and_truncated_video_files(checkpoint, crema_clip, tmp_path) -> 
     p = file_pipeline(checkpoint, str(cut), str(cut))
     p.start()
     try:
-        assert p.wait(240), p.snapshot().status
+        assert p.wait(240), p.snapshot().phase
         short = p.snapshot()
     finally:
         assert p.stop()
-    assert short.status == "replay finished" and 4 <= short.windows < snap.windows
+    assert short.phase == "finished" and 4 <= short.windows < snap.windows
     assert pipeline_threads() == []
 
     no_index = tmp_path / "no_index.mp4"
@@ -273,7 +274,7 @@ def test_network_camera_sending_garbage_jpeg_parts(checkpoint) -> None:
     p = build_pipeline(app_cfg, mode="live", checkpoint=checkpoint, audio=False)
     try:
         p.start()
-        assert wait_for(lambda: p.snapshot().drops["camera corrupt frames skipped"] >= 8, 60)
+        assert wait_for(lambda: p.snapshot().drops["camera_corrupt_frames_skipped"] >= 8, 60)
         n = p.snapshot().windows
         assert wait_for(lambda: p.snapshot().windows >= n + 8, 30)
         snap = p.snapshot()
@@ -283,7 +284,7 @@ def test_network_camera_sending_garbage_jpeg_parts(checkpoint) -> None:
     assert pipeline_threads() == []
     cam = next(d for d in snap.devices if d.name == "camera")
     assert cam.status == "running" and cam.reconnects == 0
-    corrupt = snap.drops["camera corrupt frames skipped"]
+    corrupt = snap.drops["camera_corrupt_frames_skipped"]
     assert corrupt <= server.sent_bad and cam.delivered >= 2 * corrupt  # good frames all came through
     face = next(d for d in snap.devices if d.name == "face")
     assert face.status == "running" and face.delivered >= cam.delivered // 2
@@ -309,13 +310,13 @@ def test_camera_disappearing_mid_run_and_stop_start(checkpoint) -> None:
         assert wait_for(lambda: p.snapshot().windows >= 3, 60)
         snap = p.snapshot()
         vision = snap.modalities[0]
-        assert "no face" in vision.detail and snap.prediction is None  # gray frames: nothing to score
-        assert snap.status == "no face, no speech: nothing to score"
+        assert "no face" in modality_detail(vision) and snap.prediction is None  # gray frames: nothing to score
+        assert status_line(snap) == "no face, no speech: nothing to score"
 
         server.close()  # the camera disappears
         assert wait_for(lambda: _status(p, "camera") == "reconnecting", 20)
         snap = p.snapshot()
-        assert snap.modalities[0].detail.startswith("camera reconnecting") and not snap.modalities[0].live
+        assert modality_detail(snap.modalities[0]).startswith("camera reconnecting") and not snap.modalities[0].live
         n = snap.windows
         assert wait_for(lambda: p.snapshot().windows >= n + 4, 20)  # windows go on without a camera
         assert p.running and p._thread.is_alive()
@@ -346,7 +347,7 @@ def test_audio_overflow_in_a_fast_replay_is_counted_and_shown(checkpoint, shared
         snap = p.snapshot()
     finally:
         assert p.stop()
-    assert snap.drops["audio overflow events"] > 0 and snap.drops["audio dropped s"] > 0
+    assert snap.drops["audio_overflow_events"] > 0 and snap.drops["audio_dropped_s"] > 0
     audio = next(d for d in snap.devices if d.kind == "audio-file")
     assert audio.dropped > 0 and audio.status == "ended"
     assert snap.windows >= 20  # the window loop followed the media time to the end

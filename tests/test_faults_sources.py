@@ -16,6 +16,7 @@ from helpers_monitor import ffmpeg, make_checkpoint, pipeline_threads, wait_for
 from helpers_pulse import pulse_available, pulse_null_sink, start_on_pulse
 
 from realtime.clock import MonotonicClock
+from realtime.dashboard.panels import modality_detail
 from realtime.sources import AudioRing, ReplayTimeline, SourceStatus
 from realtime.sources.audio_file import AudioFileSource
 from realtime.sources.camera import CameraConfig, CameraSource
@@ -106,7 +107,7 @@ def test_microphone_stalls_and_resumes_while_the_monitor_runs(tmp_path: Path, sh
             assert wait_for(lambda: mic.status is SourceStatus.RECONNECTING, 10)
             noticed = time.monotonic() - t_suspend
             audio_view = next(m for m in p.snapshot().modalities if m.name == "audio")
-            assert audio_view.detail.startswith("microphone reconnecting"), audio_view.detail
+            assert modality_detail(audio_view).startswith("microphone reconnecting"), audio_view
             n = p.snapshot().windows
             assert wait_for(lambda: p.snapshot().windows >= n + 6, 20)  # windows go on without audio
             while time.monotonic() - t_suspend < 6.0:

@@ -87,7 +87,7 @@ def session(shared_data, tmp_path_factory):
         pipeline.start()
         watcher.start()
         HeadlessPrinter(pipeline, out, 0.5).run(threading.Event(), lambda: pipeline.finished.wait(0) or False)
-        assert pipeline.finished.is_set(), pipeline.snapshot().status
+        assert pipeline.finished.is_set(), pipeline.snapshot().phase
         final_metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
         snap = pipeline.snapshot()
     finally:
@@ -132,7 +132,7 @@ def test_hung_command_is_killed_while_the_monitor_keeps_publishing(session) -> N
     assert "killed after the 1 s timeout" in cmd["error"]
     published = [e for e in evs[fire_at:done_at] if e["type"] == "window"]
     assert len(published) >= 1, "no window was published while the command hung"
-    assert session.snap.status == "replay finished" and session.snap.drops["windows skipped"] == 0
+    assert session.snap.phase == "finished" and session.snap.drops["windows_skipped"] == 0
     cmds = [e for e in evs if e["type"] == "alert_action" and e["action"] == "command"]
     assert len(cmds) == 2 and all(c["timed_out"] for c in cmds)
     assert "command 0 ok, 2 failed" in session.snap.alert_delivery or session.runtime.delivery_line().startswith(

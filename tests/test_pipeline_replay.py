@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from helpers_monitor import crema_concat, ffmpeg, file_pipeline, make_checkpoint, pipeline_threads
 
+from realtime.dashboard.panels import modality_detail, status_line
 from realtime.pipeline.eventlog import read_events
 
 pytestmark = pytest.mark.slow
@@ -30,9 +31,9 @@ def test_clock_stopped_replay_of_a_real_clip_end_to_end(checkpoint, crema_clip, 
     log_path = tmp_path / "events.jsonl"
     p = file_pipeline(checkpoint, str(crema_clip), str(crema_clip), log=log_path)
     p.start()
-    assert p.wait(240), f"replay did not finish: {p.snapshot().status}"
+    assert p.wait(240), f"replay did not finish: {p.snapshot().phase}"
     snap = p.snapshot()
-    assert snap.status == "replay finished" and snap.finished
+    assert snap.phase == "finished" and snap.finished
     assert p.stop()
     assert pipeline_threads() == [], "threads left behind"
 
@@ -65,7 +66,7 @@ def test_clock_stopped_replay_of_a_real_clip_end_to_end(checkpoint, crema_clip, 
     # clock-stopped: latencies are algorithmic (no compute time on the session clock)
     assert snap.latency["face"].p95_ms == pytest.approx(0.0, abs=1e-6)
     assert snap.latency["asr_commit"].count >= 6
-    assert snap.drops["windows skipped"] == 0 and snap.drops["camera frames replaced (slot)"] == 0
+    assert snap.drops["windows_skipped"] == 0 and snap.drops["camera_frames_replaced_slot"] == 0
 
 
 def test_audio_only_replay_with_pauses(checkpoint, shared_data) -> None:
@@ -81,7 +82,7 @@ def test_audio_only_replay_with_pauses(checkpoint, shared_data) -> None:
     text = " ".join(w.text for w in snap.transcript).lower()
     assert "country" in text and "ask" in text, text
     vision = next(m for m in snap.modalities if m.name == "vision")
-    assert vision.detail == "no camera" and not vision.live and vision.contribution is None
+    assert modality_detail(vision) == "no camera" and not vision.live and vision.contribution is None
     assert snap.prediction is not None and snap.prediction.contributions["vision"] is None
     assert snap.prediction.contributions["audio"] is not None
     assert 22 <= snap.windows <= 26  # 11 s at a 0.5 s hop (+ the end-of-replay window)
@@ -100,9 +101,9 @@ def test_no_face_and_silence_give_empty_windows_and_a_status(checkpoint, tmp_pat
         assert p.wait(120)
     finally:
         assert p.stop()
-    assert running.status == "no face, no speech: nothing to score"
+    assert status_line(running) == "no face, no speech: nothing to score"
     assert running.prediction is None and not any(m.live for m in running.modalities)
-    assert [m.detail.split(" · ")[0] for m in running.modalities[:2]] == ["no face", "silence"]
+    assert [modality_detail(m).split(" · ")[0] for m in running.modalities[:2]] == ["no face", "silence"]
     windows = [e for e in read_events(log_path) if e["type"] == "window"]
     assert windows and all(w["prediction"] is None for w in windows)
     assert all(w["masks"]["vision"] == w["masks"]["audio"] == w["masks"]["text"] == 0 for w in windows)

@@ -42,11 +42,11 @@ def _choose_session(
 
 
 def _print_summary(pipeline: Any, log_path: str) -> None:
-    from realtime.dashboard.panels import latency_table
+    from realtime.dashboard.panels import drop_label, latency_table
 
     snap = pipeline.snapshot()
     stdout.print(latency_table(pipeline.latency.summary(), title="mmcl monitor: latency summary (ms)"))
-    drops = {k: v for k, v in snap.drops.items() if v}
+    drops = {drop_label(k): v for k, v in snap.drops.items() if v}
     r = snap.resources
     cpu = pipeline.resources.samples
     cpu_mean = f"{sum(cpu) / len(cpu):.0f}%" if cpu else "–"

@@ -40,14 +40,13 @@ RECENT_EVENTS = 20
 
 def observation_of(t: float, prediction: Any, snap: Any) -> Observation:
     """What the rules see: this window's prediction (None when nothing was scored) + the monitor's state."""
-    drops = sum(float(v) for k, v in snap.drops.items() if "fps cap" not in k)
     return Observation(
         t=t,
         **prediction_signals(prediction),
         present=frozenset(m.name for m in snap.modalities if m.live),
         devices=tuple(DeviceState(d.name, d.kind, d.status) for d in snap.devices),
         asr_behind_s=float(snap.asr_lag_s),
-        drops_total=drops,
+        drops_total=snap.drops_total,
     )
 
 

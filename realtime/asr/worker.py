@@ -10,8 +10,9 @@ the oldest is dropped down to half of that, counted (``dropped_s``, ``drop_event
 ``behind`` for a few seconds. Committed words go to a bounded rolling transcript
 (``transcript_max_words``, drop-oldest); consumers poll ``words_since(cursor)`` or block in
 ``wait_words``. ``stats()`` is a snapshot for the dashboard, including commit latency (word end →
-committed) percentiles. In clock-stopped replay pass the ``timeline``: the worker registers an idle check
-so the clock waits for transcription.
+committed) percentiles. The thread, its start/stop and the clock-stopped replay's idle check (pass the
+``timeline``; registered once in ``start()``, so the clock waits for transcription) come from
+:class:`~realtime.stage.Stage`, as for the feature workers.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.errors import MmclError
 from realtime.asr.config import AsrConfig
 from realtime.asr.policy import StreamingAsrPolicy
 from realtime.asr.recognizer import FasterWhisperRecognizer, Recognizer
@@ -34,6 +34,7 @@ from realtime.asr.vad import SpeechDetector
 from realtime.clock import Clock
 from realtime.sources.audio_ring import AudioReader
 from realtime.sources.replay import ReplayTimeline
+from realtime.stage import Stage
 from realtime.types import AudioChunk, Word
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,15 @@ class AsrStats:
     buffer_s: float
 
 
-class AsrWorker:
+class AsrWorker(Stage):
+    """The streaming recogniser on its own :class:`~realtime.stage.Stage` thread (``asr:NAME``)."""
+
+    kind = "asr"
+    label = "ASR"
+    loading_message = "loading the recogniser"
+    stop_timeout_s = 10.0
+    min_stop_timeout_s = 5.0  # stopping commits the pending utterance: give it time
+
     def __init__(
         self,
         config: AsrConfig,
@@ -72,29 +81,20 @@ class AsrWorker:
         name: str = "asr",
         finish_on_stop: bool = True,
     ) -> None:
+        super().__init__(name, clock, timeline)
         self.config = config
-        self.clock = clock
-        self.name = name
         self.reader = reader
-        self.timeline = timeline
         self.finish_on_stop = finish_on_stop
         self._recognizer = recognizer
         self._factory = recognizer_factory or (lambda cfg: FasterWhisperRecognizer(cfg))
         self._vad = vad
         self.policy: StreamingAsrPolicy | None = None
-        self._lock = threading.Lock()
         self._words_cond = threading.Condition(self._lock)
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._start_error: BaseException | None = None
         self._inbox: collections.deque[AudioChunk] = collections.deque()
         self._inbox_s = 0.0
-        self._busy = False
         self._words: collections.deque[Word] = collections.deque(maxlen=config.transcript_max_words)
         self._seq = 0  # number of words ever committed
         self._latencies: collections.deque[float] = collections.deque(maxlen=500)
-        self._status, self._message = "idle", ""
         self._dropped_s = 0.0
         self._drop_events = 0
         self._last_drop_wall = -1e9
@@ -103,47 +103,13 @@ class AsrWorker:
         self._last_run_s = 0.0
         self._partial: list[str] = []
 
-    # ---- lifecycle -----------------------------------------------------------------------------------------
-    def start(self, timeout: float = 120.0) -> None:
-        """Start the thread and wait until the recogniser is loaded (errors are raised here)."""
-        if self._thread is not None and self._thread.is_alive():
-            raise RuntimeError("ASR worker already running")
-        self._stop.clear()
-        self._ready.clear()
-        self._start_error = None
-        self._set_status("starting", "loading the recogniser")
-        if self.timeline is not None:  # before the thread runs: a replay must wait for the model load too
-            self.timeline.add_idle_check(f"{self.name}:worker", self.is_idle)
-        self._thread = threading.Thread(target=self._main, name=f"asr:{self.name}", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            self.stop(1.0)
-            raise MmclError(f"the ASR worker did not load its model within {timeout:.0f} s")
-        if self._start_error is not None:
-            self._thread.join(2.0)
-            if self.timeline is not None:
-                self.timeline.remove_idle_check(f"{self.name}:worker")
-            raise self._start_error
+    def finish_input(self, stop: threading.Event) -> None:
+        """End of a replay: stop, which commits what is left of the utterance (``finish_on_stop``)."""
+        self.stop(30.0)
 
-    def stop(self, timeout: float = 10.0) -> bool:
-        """Stop (committing pending words when ``finish_on_stop``); True if the thread ended in time."""
-        self._stop.set()
-        if self.timeline is not None:
-            self.timeline.remove_idle_check(f"{self.name}:worker")
+    def _wake(self) -> None:
         with self._words_cond:
             self._words_cond.notify_all()
-        t = self._thread
-        if t is None:
-            return True
-        t.join(timeout)
-        if t.is_alive():
-            log.warning("ASR worker did not stop within %.1f s", timeout)
-        return not t.is_alive()
-
-    @property
-    def is_running(self) -> bool:
-        t = self._thread
-        return t is not None and t.is_alive() and not self._stop.is_set()
 
     # ---- input (push mode) ---------------------------------------------------------------------------------
     def submit(self, chunk: AudioChunk) -> None:
@@ -231,10 +197,6 @@ class AsrWorker:
             )
 
     # ---- thread --------------------------------------------------------------------------------------------
-    def _set_status(self, status: str, message: str = "") -> None:
-        with self._lock:
-            self._status, self._message = status, message
-
     def _note_drop_locked(self, seconds: float) -> None:
         self._dropped_s += seconds
         self._drop_events += 1
@@ -243,24 +205,9 @@ class AsrWorker:
             "ASR fell behind: dropped %.2f s of the oldest audio (%.1f s in total)", seconds, self._dropped_s
         )
 
-    def _main(self) -> None:
-        try:
-            recognizer = self._recognizer or self._factory(self.config)
-            self.policy = StreamingAsrPolicy(recognizer, self.config, vad=self._vad)
-        except BaseException as exc:
-            self._start_error = exc
-            self._set_status("failed", str(exc))
-            self._ready.set()
-            return
-        self._set_status("running")
-        self._ready.set()
-        try:
-            self._loop(self.policy)
-        except Exception as exc:
-            log.exception("ASR worker crashed")
-            self._set_status("failed", f"{type(exc).__name__}: {exc}")
-            return
-        self._set_status("stopped")
+    def _load(self) -> None:
+        recognizer = self._recognizer or self._factory(self.config)
+        self.policy = StreamingAsrPolicy(recognizer, self.config, vad=self._vad)
 
     def _next_chunk(self) -> AudioChunk | None:
         if self.reader is not None:
@@ -284,7 +231,9 @@ class AsrWorker:
             with self._words_cond:
                 self._words_cond.wait_for(lambda: bool(self._inbox) or self._stop.is_set(), 0.05)
 
-    def _loop(self, policy: StreamingAsrPolicy) -> None:
+    def _loop(self) -> None:
+        policy = self.policy
+        assert policy is not None
         while not self._stop.is_set():
             with self._lock:
                 self._busy = True
@@ -301,8 +250,8 @@ class AsrWorker:
             finally:
                 with self._lock:
                     self._busy = False
-            if self.timeline is not None and got:
-                self.timeline.notify()
+            if got:
+                self._notify_timeline()
             if not got:
                 self._wait_input()
         if self.finish_on_stop:

@@ -1,7 +1,9 @@
 """Dashboard panels: pure functions of a :class:`~realtime.pipeline.state.MonitorSnapshot` → rich renderables.
 
 Nothing here touches the pipeline: the same snapshot always renders the same screen (tests render to a
-capture Console and read the text).
+capture Console and read the text). Snapshots hold facts; every word shown is written here: the status
+sentence (:func:`status_line`), a modality's detail (:func:`modality_detail`), the drop labels
+(:func:`drop_label`) and a device's message (:func:`device_message`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from realtime.pipeline.latency import STAGE_LABELS, LatencyStat
-from realtime.pipeline.state import AlertView, MonitorSnapshot
+from realtime.pipeline.state import NOT_DROPS, AlertView, DeviceView, ModalityView, MonitorSnapshot
 
 SPARK = "▁▂▃▄▅▆▇█"
 GAUGE_WIDTH = 41
@@ -23,6 +25,74 @@ SPARK_WIDTH = 60
 WIDE = 120  # columns needed for the two-column layout
 MODALITY_LABELS = {"vision": "face", "audio": "voice", "text": "words"}
 AROUSAL_RANGE = (-1.0, 1.0)  # the arousal head's scale: −1 calm … +1 excited (mmcl/recipes labels)
+
+
+PHASE_WORDS = {
+    "idle": "idle", "loading": "loading models", "opening": "opening devices", "running": "running",
+    "ending": "replay ended: committing the last words", "finished": "replay finished", "stopped": "stopped",
+    "failed": "failed to start",
+}  # fmt: skip
+DROP_LABELS = {
+    "camera_frames_replaced_slot": "camera frames replaced (slot)",
+    "camera_frames_skipped_fps_cap": "camera frames skipped (fps cap)",
+    "camera_corrupt_frames_skipped": "camera corrupt frames skipped",
+    "audio_overflow_events": "audio overflow events",
+    "audio_dropped_s": "audio dropped s",
+    "audio_non_finite_samples_zeroed": "audio non-finite samples zeroed",
+    "asr_dropped_s_backlog": "ASR dropped s (backlog)",
+    "windows_skipped": "windows skipped",
+    "event_log_lines_not_written": "event log lines not written",
+}
+NO_SOURCE = {"vision": "no camera", "audio": "no microphone", "text": "no transcription"}
+UP_STATUSES = ("running", "ended")  # a device that delivers, or whose file ended
+
+
+def status_line(snap: MonitorSnapshot) -> str:
+    """One line: what the monitor is doing or waiting for (and whether its event log stopped)."""
+    if snap.fault:
+        line = f"{snap.fault_in or 'pipeline'} failed: {snap.fault}"
+    elif snap.phase == "running" and snap.windows == 0:
+        line = "waiting for the first window"
+    elif snap.phase == "running" and snap.last_window_empty:
+        line = "no face, no speech: nothing to score"
+    else:
+        line = PHASE_WORDS.get(snap.phase, snap.phase)
+    if snap.log_error:  # the monitor goes on without its log: say so on screen
+        line += f" · EVENT LOG STOPPED: {snap.log_error}"
+    return line
+
+
+def drop_label(kind: str) -> str:
+    if kind.startswith("queue:"):
+        return "queue " + kind[len("queue:") :]
+    return DROP_LABELS.get(kind, kind.replace("_", " "))
+
+
+def shown_drops(snap: MonitorSnapshot) -> dict[str, float]:
+    """The non-zero drops by label, frame-rate-cap skips left out (a cap is not a loss)."""
+    return {drop_label(k): v for k, v in snap.drops.items() if v and k not in NOT_DROPS}
+
+
+def modality_detail(m: ModalityView) -> str:
+    """The detail column: "face found · 15 fps", "speech · -23 dBFS", "3 word(s) in the last 5 s", …"""
+    if not m.source:
+        return NO_SOURCE.get(m.name, "absent")
+    if m.name in ("vision", "audio") and m.source_status not in UP_STATUSES:
+        return f"{m.source} {m.source_status}" + (f": {m.source_message}" if m.source_message else "")
+    if m.name == "vision":
+        return ("face found" if m.live else "no face") + f" · {m.rate_hz or 0.0:.0f} fps"
+    if m.name == "audio":
+        if not (m.speaking or m.voiced):
+            return "silence"
+        level = f"{m.level_dbfs:.0f} dBFS" if m.level_dbfs is not None else "level –"  # the last voiced audio's
+        return ("speech" if m.speaking else "voice") + f" · {level}"
+    return f"{m.words or 0} word(s) in the last {m.window_s:g} s"
+
+
+def device_message(d: DeviceView) -> str:
+    if d.message or d.commit_p50_s is None:
+        return d.message
+    return f"commit p50 {d.commit_p50_s:.2f} s"
 
 
 def _fmt_ms(v: float | None) -> str:
@@ -117,8 +187,8 @@ def header(snap: MonitorSnapshot) -> RenderableType:
     if snap.banner:
         parts.append(Text(f" {snap.banner} ", style="bold black on yellow"))
     parts.append(t)
-    status_style = "green" if snap.status == "running" else "yellow"
-    parts.append(Text(f"status: {snap.status}", style=status_style))
+    status = status_line(snap)
+    parts.append(Text(f"status: {status}", style="green" if status == "running" else "yellow"))
     return Group(*parts)
 
 
@@ -126,7 +196,7 @@ def sentiment_panel(snap: MonitorSnapshot) -> RenderableType:
     p = snap.prediction
     lo, hi = snap.score_range
     if p is None:
-        body: RenderableType = Text("no prediction yet — " + snap.status, style="dim")
+        body: RenderableType = Text("no prediction yet — " + status_line(snap), style="dim")
         return Panel(body, title="sentiment", border_style="dim")
     line = Text()
     line.append(f"{p.score:+.2f} ", style=f"bold {_colour(p.score, lo, hi)}")
@@ -181,7 +251,7 @@ def modality_panel(snap: MonitorSnapshot) -> RenderableType:
         line.append(
             f"{_signed(m.contribution):>10}", style="green" if c > 0.01 else "red" if c < -0.01 else ""
         )
-        line.append(f"  {m.detail}")
+        line.append(f"  {modality_detail(m)}")
         lines.append(line)
     lines.append(Text("evidence = prediction − prediction with that modality masked", style="dim"))
     return Panel(Group(*lines), title="modalities: presence and evidence")
@@ -245,8 +315,9 @@ def system_panel(snap: MonitorSnapshot) -> RenderableType:
         line.append(f"{d.status[:13]:<13}", style=style)
         rate = f"{d.rate_hz:.0f}/s" if d.rate_hz else ""
         line.append(f"{rate:>6}{d.dropped + d.overflow:>7}")
-        if d.message:
-            line.append(f"  {d.message[:60]}", style="dim")
+        message = device_message(d)
+        if message:
+            line.append(f"  {message[:60]}", style="dim")
         lines.append(line)
     lines.append(
         Text(f"CPU {r.cpu_percent:.0f}% of one core · RSS {r.rss_mb:.0f} MB (peak {r.peak_rss_mb:.0f})")
@@ -254,7 +325,7 @@ def system_panel(snap: MonitorSnapshot) -> RenderableType:
     lines.append(
         Text("queues " + "  ".join(f"{q.name} {q.depth}/{q.capacity}" for q in snap.queues), style="dim")
     )
-    total_drops = {k: v for k, v in snap.drops.items() if v and "fps cap" not in k}
+    total_drops = shown_drops(snap)
     lines.append(
         Text(
             "drops " + ("  ".join(f"{k} {v:g}" for k, v in total_drops.items()) if total_drops else "none"),
@@ -337,11 +408,11 @@ def headless_line(snap: MonitorSnapshot) -> str:
     )
     e2e = snap.latency.get("e2e") or snap.latency.get("e2e_published")
     lat = f"e2e p95 {_fmt_ms(e2e.p95_ms)} ms" if e2e is not None else "e2e –"
-    drops = sum(v for k, v in snap.drops.items() if "fps cap" not in k)
+    drops = snap.drops_total
     words = " ".join(w.text for w in snap.transcript[-6:])
     banner = f"[{snap.banner}] " if snap.banner else ""
     remote = f" | {snap.backend}" if snap.backend.startswith("server ") else ""  # mmcl monitor --server: its state
     return (
         f"{banner}t={snap.elapsed_s:6.1f}s {sent} | {mods} | {lat} | cpu {snap.resources.cpu_percent:.0f}% | "
-        f'windows {snap.windows} | drops {drops:g} | {snap.status}{remote} | "{words}"'
+        f'windows {snap.windows} | drops {drops:g} | {status_line(snap)}{remote} | "{words}"'
     )

@@ -149,6 +149,41 @@ class EventLog:
         self.close()
 
 
+INPUT_STAGES = ("face", "voice", "asr_commit", "text")  # a window line carries the newest latency of each
+
+
+def window_event(
+    w: Any,
+    prediction: Any,
+    timings_s: dict[str, float | None],
+    latency: Any,
+    published: float,
+    words: bool = True,
+) -> dict[str, Any]:
+    """The ``window`` line of window ``w`` (a ``Window``): ``timings_s`` are this window's own stage times
+    (``window``, ``inference``, ``attribution``, ``e2e_published``; None = did not happen), ``latency``
+    the session's ``LatencyTracker`` (the newest input latencies); ``words=False`` leaves what was said out."""
+    ms = {k: v * 1000.0 for k, v in timings_s.items() if v is not None}
+    for stage in INPUT_STAGES:
+        last = latency.last(stage)
+        if last is not None:
+            ms[stage] = last * 1000.0
+    return {
+        "type": "window",
+        "window": w.index,
+        "t_start": w.t_start,
+        "t_end": w.t_end,
+        "published_at": published,
+        "newest_input": w.newest,
+        "newest_by_modality": w.newest_input,
+        "prediction": prediction.to_dict() if prediction is not None else None,
+        "masks": {"steps": w.steps, **{m: int(w.masks[m].sum()) for m in w.masks}},
+        "samples": w.samples,
+        **({"words": w.text} if words else {}),  # what was said: personal data
+        "latency_ms": ms,
+    }
+
+
 def read_events(path: str | os.PathLike[str], types: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """All events of a log (optionally only some ``type``s). A broken *last* line (a process killed while
     writing) is skipped with a warning; a broken line elsewhere, or a file that is not an event log, is a

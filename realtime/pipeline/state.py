@@ -2,8 +2,9 @@
 
 ``MonitorState`` holds what the window loop publishes (prediction, history, per-modality evidence) under
 a lock, with a version counter readers can wait on (``wait_newer``) — the pipeline never waits for a
-reader. The pipeline composes a :class:`MonitorSnapshot` from it plus live counters of the sources and
-workers (``Pipeline.snapshot()``); the dashboard renders snapshots only.
+reader. ``realtime.pipeline.snapshot.compose_snapshot`` composes a :class:`MonitorSnapshot` from it plus the
+stats of the sources and workers (``Pipeline.snapshot()``). Snapshots hold facts (statuses, rates,
+levels, counters); the dashboard's panels write every word shown.
 """
 
 from __future__ import annotations
@@ -22,15 +23,30 @@ from realtime.types import Word
 
 @dataclass(frozen=True)
 class ModalityView:
-    """Presence and evidence of one modality: ``live`` = present right now (face found in the newest
-    frame, speech active, a word in the last few seconds); ``coverage`` = share of observed steps in the
-    last window; ``contribution`` = masked-modality delta of the last prediction (None when absent)."""
+    """Presence and evidence of one modality, as facts (the dashboard words them).
+
+    ``live`` = present right now (vision: a face found in a frame at most ``FACE_LIVE_S`` old; audio:
+    speech or voice; text: a word in the last few seconds); ``coverage`` = share of observed steps in the
+    last window; ``contribution`` = masked-modality delta of the last prediction (None when absent).
+    ``source`` names the input behind it (``camera``, the audio source's kind, ``asr``; ``""`` = none
+    configured) and ``source_status`` / ``source_message`` its state. Vision: ``rate_hz`` = camera frames
+    per second. Audio: ``voiced`` (the newest step above the silence floor), ``speaking`` (the ASR is in an
+    utterance), ``level_dbfs`` = level of the last voiced audio (None before any). Text: ``words`` = words
+    that ended in the last ``window_s`` seconds."""
 
     name: str
     live: bool
     coverage: float
     contribution: float | None
-    detail: str
+    source: str = ""
+    source_status: str = ""
+    source_message: str = ""
+    rate_hz: float | None = None
+    voiced: bool = False
+    speaking: bool = False
+    level_dbfs: float | None = None
+    words: int | None = None
+    window_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +60,7 @@ class DeviceView:
     dropped: int = 0
     overflow: int = 0
     reconnects: int = 0
+    commit_p50_s: float | None = None  # the ASR: commit latency p50 (word end → committed)
 
 
 @dataclass(frozen=True)
@@ -79,6 +96,16 @@ class AlertView:
     bell: bool = False  # ring the terminal bell (fire events)
 
 
+PHASES = ("idle", "loading", "opening", "running", "ending", "finished", "stopped", "failed")
+# drop counters of a snapshot, by kind (also the ``kind`` label of the mmcl_drops metric); plus queue:NAME
+DROP_KINDS = (
+    "camera_frames_replaced_slot", "camera_frames_skipped_fps_cap", "camera_corrupt_frames_skipped",
+    "audio_overflow_events", "audio_dropped_s", "audio_non_finite_samples_zeroed", "asr_dropped_s_backlog",
+    "windows_skipped", "event_log_lines_not_written",
+)  # fmt: skip
+NOT_DROPS = frozenset({"camera_frames_skipped_fps_cap"})
+
+
 @dataclass(frozen=True)
 class MonitorSnapshot:
     now: float  # session clock
@@ -97,14 +124,14 @@ class MonitorSnapshot:
     windows: int
     windows_skipped: int
     empty_windows: int  # windows without any modality present (not scored)
-    status: str  # one line: what the monitor is doing / waiting for
+    phase: str  # idle | loading | opening | running | ending | finished | stopped | failed (see PHASES)
     modalities: tuple[ModalityView, ...]
     transcript: tuple[Word, ...]
     speaking: bool
     latency: dict[str, LatencyStat]
     queues: tuple[QueueView, ...]
     devices: tuple[DeviceView, ...]
-    drops: dict[str, float]
+    drops: dict[str, float]  # cumulative, by kind (DROP_KINDS; ``queue:NAME`` per queue); audio in seconds
     resources: ResourceView
     asr_lag_s: float = 0.0  # audio waiting for the ASR
     partial: str = ""  # the ASR's not-yet-committed hypothesis (may still change; display only)
@@ -112,6 +139,15 @@ class MonitorSnapshot:
     alert_events: tuple[AlertView, ...] = ()  # the most recent fire/clear events (seq increasing)
     alert_delivery: str = ""  # command/webhook counters, one line ("" = none configured)
     arousal_history: tuple[tuple[float, float], ...] = ()  # (t, arousal): models with an arousal head
+    fault_in: str = ""  # where the last failure happened (``inference``, ``window loop``); "" = none
+    fault: str = ""  # that failure ("ValueError: …"); cleared by the next phase change
+    last_window_empty: bool = False  # the newest window had no modality present (nothing to score)
+    log_error: str = ""  # the event log stopped writing, and why
+
+    @property
+    def drops_total(self) -> float:
+        """Every drop counter added up, frame-rate-cap skips left out (a cap is a setting, not a loss)."""
+        return sum(float(v) for k, v in self.drops.items() if k not in NOT_DROPS)
 
 
 class MonitorState:

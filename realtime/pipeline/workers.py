@@ -15,8 +15,9 @@ Each hands its results to an :class:`Outbox`: a bounded queue, drop-oldest, with
 peak depth the dashboard shows. Workers never raise out of their thread: a failing item is logged and
 counted (``errors``) and the worker goes on; a failure to load its model is raised from ``start()``.
 
-Clock-stopped replay: each worker registers an idle check with the replay timeline so the clock only
-moves once every delivered item has been turned into features (see ``realtime.sources.replay``).
+Each is a :class:`~realtime.stage.Stage` (thread, ready/stop events, the clock-stopped replay's idle check
+registered once in ``start()``) through :class:`FeatureWorker`, which adds the counters of
+:class:`WorkerStats`; the ASR worker (``realtime.asr.worker``) is a Stage too.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from model.errors import MmclError
 from realtime.clock import Clock
 from realtime.features.audio import AudioStep
 from realtime.features.config import FeatureConfig
@@ -39,7 +39,8 @@ from realtime.pipeline.latency import LatencyTracker
 from realtime.pipeline.windows import AUDIO_STEP_HALF_S
 from realtime.sources.audio_ring import AudioReader
 from realtime.sources.camera import CameraSource
-from realtime.sources.replay import ReplayMode, ReplayTimeline
+from realtime.sources.replay import ReplayTimeline
+from realtime.stage import Stage
 from realtime.types import Word
 
 log = logging.getLogger(__name__)
@@ -95,107 +96,19 @@ class WorkerStats:
     level_dbfs: float | None = None  # voice worker: level of the newest voiced step (None before any)
 
 
-class _Worker:
-    """Thread scaffolding: ``start()`` (load on the thread, raise load errors), ``stop()`` (Event + join)."""
-
-    kind = "worker"
+class FeatureWorker(Stage):
+    """A :class:`~realtime.stage.Stage` that turns inputs into samples for the window loop, with the
+    counters its :class:`WorkerStats` report."""
 
     def __init__(
         self, name: str, clock: Clock, latency: LatencyTracker, timeline: ReplayTimeline | None
     ) -> None:
-        self.name = name
-        self.clock = clock
+        super().__init__(name, clock, timeline)
         self.latency = latency
-        self.timeline = (
-            timeline if timeline is not None and timeline.mode is ReplayMode.CLOCK_STOPPED else None
-        )
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._start_error: BaseException | None = None
-        self._status, self._message = "idle", ""
-        self._busy = False
         self.items = self.outputs = self.errors = 0
         self.busy_s = 0.0
         self._last_t: float | None = None
         self._live = False
-
-    def _idle_name(self) -> str:
-        return f"{self.kind}:{self.name}"
-
-    def start(self, timeout: float = 120.0) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            raise RuntimeError(f"{self.kind} worker {self.name} already running")
-        self._stop.clear()
-        self._ready.clear()
-        self._start_error = None
-        self._set_status("starting", "loading")
-        if self.timeline is not None:
-            self.timeline.add_idle_check(self._idle_name(), self.is_idle)
-        self._thread = threading.Thread(target=self._main, name=f"{self.kind}:{self.name}", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            self.stop(1.0)
-            raise MmclError(f"the {self.kind} worker did not load within {timeout:.0f} s")
-        if self._start_error is not None:
-            self._thread.join(2.0)
-            if self.timeline is not None:
-                self.timeline.remove_idle_check(self._idle_name())
-            raise self._start_error
-
-    def stop(self, timeout: float = 5.0) -> bool:
-        self._stop.set()
-        if self.timeline is not None:
-            self.timeline.remove_idle_check(self._idle_name())
-        self._wake()
-        t = self._thread
-        if t is None:
-            return True
-        if t is not threading.current_thread():
-            t.join(timeout)
-        if t.is_alive():
-            log.warning("%s worker %s did not stop within %.1f s", self.kind, self.name, timeout)
-        return not t.is_alive()
-
-    @property
-    def is_running(self) -> bool:
-        t = self._thread
-        return t is not None and t.is_alive() and not self._stop.is_set()
-
-    @property
-    def thread(self) -> threading.Thread | None:
-        return self._thread
-
-    def _main(self) -> None:
-        try:
-            self._load()
-        except BaseException as exc:
-            self._start_error = exc
-            self._set_status("failed", str(exc))
-            self._ready.set()
-            return
-        self._set_status("running")
-        self._ready.set()
-        try:
-            self._loop()
-        except Exception as exc:  # a bug: keep the traceback, show the status, never kill the process
-            log.exception("%s worker %s crashed", self.kind, self.name)
-            self._set_status("failed", f"{type(exc).__name__}: {exc}")
-        finally:
-            with self._lock:
-                self._busy = False
-                if self._status not in ("failed", "ended"):
-                    self._status, self._message = "stopped", ""
-            self._unload()
-
-    def _set_status(self, status: str, message: str = "") -> None:
-        with self._lock:
-            self._status, self._message = status, message
-
-    def _notify_timeline(self) -> None:
-        if self.timeline is not None:
-            self.timeline.notify()
 
     def _count(self, dt: float, last_t: float | None, live: bool, outputs: int) -> None:
         with self._lock:
@@ -216,16 +129,8 @@ class _Worker:
     def _level(self) -> float | None:
         return None
 
-    # subclass hooks
-    def _load(self) -> None: ...
-    def _unload(self) -> None: ...
-    def _loop(self) -> None: ...
-    def _wake(self) -> None: ...
-    def is_idle(self) -> bool:
-        return True
 
-
-class FaceWorker(_Worker):
+class FaceWorker(FeatureWorker):
     kind = "face"
 
     def __init__(
@@ -262,7 +167,7 @@ class FaceWorker(_Worker):
     def is_idle(self) -> bool:
         """Every frame the camera delivered has been processed (race-free: the camera updates ``last_t``
         before it waits on the replay clock)."""
-        if self._stop.is_set() or (self._thread is not None and not self._thread.is_alive()):
+        if self._stopped_or_dead():
             return True
         last = self.camera.stats().last_t
         with self._lock:
@@ -300,7 +205,7 @@ class FaceWorker(_Worker):
             self._notify_timeline()
 
 
-class VoiceWorker(_Worker):
+class VoiceWorker(FeatureWorker):
     kind = "voice"
 
     def __init__(
@@ -334,12 +239,16 @@ class VoiceWorker(_Worker):
         return self._level_db
 
     def is_idle(self) -> bool:
-        if self._stop.is_set() or (self._thread is not None and not self._thread.is_alive()):
+        if self._stopped_or_dead():
             return True
         with self._lock:
             if self._busy:
                 return False
         return self.reader.available == 0
+
+    def finish_input(self, stop: threading.Event) -> None:
+        """End of a file: wait (up to 10 s) until the last step was flushed (status ``ended``)."""
+        self._wait_while(lambda: self.status == "running", stop, 10.0)
 
     def _emit(self, steps: list[AudioStep], dt: float) -> None:
         now = self.clock.now()
@@ -381,7 +290,7 @@ class VoiceWorker(_Worker):
                 self.reader.wait(0.1)
 
 
-class TextWorker(_Worker):
+class TextWorker(FeatureWorker):
     """Embeds the words the ASR commits. ``asr`` is an ``AsrWorker`` (``wait_words``/``words_since``)."""
 
     kind = "text"
@@ -419,12 +328,16 @@ class TextWorker(_Worker):
         _, self._cursor = self.asr.words_since(10**12)  # start after what the ASR already holds
 
     def is_idle(self) -> bool:
-        if self._stop.is_set() or (self._thread is not None and not self._thread.is_alive()):
+        if self._stopped_or_dead():
             return True
         with self._lock:
             cursor = self._cursor
         _, seq = self.asr.words_since(10**12)
         return seq <= cursor
+
+    def finish_input(self, stop: threading.Event) -> None:
+        """End of a replay (after the ASR committed its last words): wait up to 30 s until they are embedded."""
+        self._wait_while(lambda: not self.is_idle(), stop, 30.0)
 
     def _loop(self) -> None:
         assert self._track is not None
