@@ -23,7 +23,7 @@ from calibration.baseline import (
     save_baseline,
 )
 from calibration.config import CalibrationConfig
-from calibration.live import attach_live_calibration
+from calibration.live import EngineCalibration, live_calibration
 from calibration.shards import read_calibration
 from mmcl.cli import app
 from model.backends import create_backend
@@ -191,12 +191,13 @@ def test_monitor_hooks_apply_the_baseline_and_record_what_the_model_sees(tmp_pat
     ref = reference_means(loaded.model)
     rest = _resting(ref, _user_offset(), 200, seed=2)
     save_baseline(tmp_path / "user.yaml", baseline_from_samples(FS, rest["vision"], rest["audio"]))
-    engine = InferenceEngine(create_backend("eager", loaded), loaded.task)
     cfg = CalibrationConfig(
         baseline=str(tmp_path / "user.yaml"), record_calib=str(tmp_path / "calib"), record_stride=1, shard_windows=2
     )
-    live = attach_live_calibration(engine, cfg)
-    assert live is not None and engine.window_transform is live.transform
+    hook = EngineCalibration(cfg)
+    engine = InferenceEngine(create_backend("eager", loaded), loaded.task, **hook(loaded))  # built with them
+    live = hook.live
+    assert live is not None and engine.window_transform is live.transform and engine.window_recorder is live.recorder
     assert live.session_info(cfg) == {"baseline": cfg.baseline, "record_calib": cfg.record_calib}
     x = live_windows(3, seed=7)
     preds = [engine.attribute(_window(x, i), engine.predict(_window(x, i))) for i in range(3)]
@@ -212,12 +213,13 @@ def test_monitor_hooks_apply_the_baseline_and_record_what_the_model_sees(tmp_pat
         one = got.inputs.select([i])
         assert p.score == pytest.approx(float(eager_reference(loaded.model, one)[0, 0]), abs=2e-3)
         assert set(p.contributions) == {"vision", "audio", "text"}
-    assert attach_live_calibration(engine, CalibrationConfig()) is None
+    assert live_calibration(loaded, CalibrationConfig()) is None
+    assert EngineCalibration(CalibrationConfig())(loaded) == {}
     with pytest.raises(DataFormatError, match="live-v0"):
         raw = yaml.safe_load((tmp_path / "user.yaml").read_text())
         raw["feature_set"]["version"] = "live-v0"
         (tmp_path / "old.yaml").write_text(yaml.safe_dump(raw))
-        attach_live_calibration(engine, CalibrationConfig(baseline=str(tmp_path / "old.yaml")))
+        live_calibration(loaded, CalibrationConfig(baseline=str(tmp_path / "old.yaml")))
 
 
 def test_a_recording_without_a_face_fails_with_a_clear_message(tmp_path: Path) -> None:

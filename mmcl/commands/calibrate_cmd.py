@@ -380,11 +380,11 @@ def record_baseline_samples(
 
     asr = dataclasses.replace(app.asr, enabled=False)
     sources = build_sources(app.sources, None, camera=camera, audio=audio)
-    pipeline = Pipeline(
-        sources, None, monitor=app.monitor, features=app.features, asr=asr, mode="live" if live else "replay"
-    )
     collector = _SampleCollector()
-    pipeline.assembler.taps.append(collector)
+    pipeline = Pipeline(
+        sources, None, monitor=app.monitor, features=app.features, asr=asr, mode="live" if live else "replay",
+        taps=[collector],
+    )  # fmt: skip
     task = progress.add_task("baseline", total=duration, info="") if progress is not None else None
     t0 = time.monotonic()
     pipeline.start()

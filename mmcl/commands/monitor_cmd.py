@@ -61,7 +61,9 @@ def _print_summary(pipeline: Any, log_path: str) -> None:
         stdout.print(f"event log: {log_path} (mmcl profile --log {log_path})", highlight=False)
 
 
-def _connect_server(cfg: Any, url: str, timeout_ms: float, checkpoint: Path | None, no_fallback: bool) -> Any:
+def _connect_server(
+    cfg: Any, url: str, timeout_ms: float, checkpoint: Path | None, no_fallback: bool, calib: Any
+) -> Any:
     """The RemoteEngine for ``--server`` (sets ``cfg.features.feature_set`` to what the server's model reads)."""
     from realtime.pipeline.remote import RemoteConfig
     from realtime.pipeline.remote_session import connect_remote_engine
@@ -70,7 +72,7 @@ def _connect_server(cfg: Any, url: str, timeout_ms: float, checkpoint: Path | No
         raise ConfigError("--baseline and --record-calib need the local model; drop --no-fallback")
     remote = connect_remote_engine(
         cfg, RemoteConfig(url, timeout_s=timeout_ms / 1000.0), str(checkpoint) if checkpoint else None,
-        fallback=not no_fallback,
+        fallback=not no_fallback, engine_options=calib,
     )  # fmt: skip
     for line in remote.notes:
         stderr.print(f"--server: {line}", highlight=False, soft_wrap=True)
@@ -173,16 +175,23 @@ def register(app: typer.Typer) -> None:
             session = ensure_demo(cfg.monitor.demo_dir or None, cfg.monitor.demo_fps)
             cfg.sources = demo_sources(cfg.sources, session.video, session.audio)
             use_camera = use_audio = True
-        remote = _connect_server(cfg, server, server_timeout_ms, checkpoint, no_fallback) if server else None
-        stderr.print("loading models (face landmarker, speech recogniser, text embedder, sentiment model) …")
-        pipeline = build_pipeline(cfg, mode=mode, banner=banner, checkpoint=checkpoint, camera=use_camera,
-                                  audio=use_audio, engine=remote.engine if remote else None)  # fmt: skip
+        from calibration.live import EngineCalibration
+
+        calib = EngineCalibration(cfg.calibration)  # baseline / --record-calib: built with the engine
+        try:
+            remote = _connect_server(cfg, server, server_timeout_ms, checkpoint, no_fallback, calib) if server else None
+            stderr.print("loading models (face landmarker, speech recogniser, text embedder, sentiment model) …")
+            pipeline = build_pipeline(cfg, mode=mode, banner=banner, checkpoint=checkpoint, camera=use_camera,
+                                      audio=use_audio, engine=remote.engine if remote else None,
+                                      engine_options=calib)  # fmt: skip
+        except BaseException:
+            if calib.live is not None:
+                calib.live.close()  # the recorder's writer thread
+            raise
         if remote is not None:
             pipeline.model_name = remote.model_name
             pipeline.session_info["server"] = server
-        from calibration.live import attach_live_calibration
-
-        live_calib = attach_live_calibration(pipeline.engine, cfg.calibration)  # baseline / --record-calib
+        live_calib = calib.live
         if live_calib is not None:
             pipeline.session_info.update(live_calib.session_info(cfg.calibration))
 

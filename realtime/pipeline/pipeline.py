@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from model.errors import MmclError
@@ -45,7 +45,7 @@ from realtime.pipeline.pacing import WindowPacer
 from realtime.pipeline.snapshot import SessionFacts, SnapshotInputs, compose_snapshot
 from realtime.pipeline.state import AlertView, MonitorSnapshot, MonitorState, QueueView, ResourceMonitor
 from realtime.pipeline.window_loop import WindowListener, WindowLoop
-from realtime.pipeline.windows import WindowAssembler
+from realtime.pipeline.windows import SampleTap, WindowAssembler
 from realtime.pipeline.workers import FaceWorker, Outbox, TextWorker, VoiceWorker
 from realtime.sources.factory import SourceSet
 from realtime.stage import Stage
@@ -57,7 +57,8 @@ log = logging.getLogger(__name__)
 class Pipeline:
     """Composes one session. ``start()`` loads the models and starts every thread (raising DeviceError /
     ModelAssetError / MmclError with what to do); ``stop()`` stops them all, flushes and closes the log.
-    Restartable: ``start()`` after ``stop()`` runs the same sources again.
+    Restartable: ``start()`` after ``stop()`` runs the same sources again. ``taps`` see every batch of
+    samples the window loop adds (``WindowAssembler``; the baseline recording of ``mmcl calibrate``).
 
     ``phase`` (what ``snapshot().phase`` reports): idle → loading → opening → running, then ending →
     finished at the end of a replay, stopped after ``stop()``, failed when ``start()`` raised. A failure
@@ -79,6 +80,7 @@ class Pipeline:
         face_factory: Callable[[], Any] | None = None,
         embedder_factory: Callable[[], Any] | None = None,
         recognizer: Any | None = None,
+        taps: Sequence[SampleTap] = (),
     ) -> None:
         self.sources = sources
         self.engine = engine
@@ -98,7 +100,7 @@ class Pipeline:
         self.resources = ResourceMonitor()
         self.assembler = WindowAssembler(
             self.features.window_s, self.features.grid_hz, self.features.vision_max_gap_s,
-            dims=self.features.live_set.dims,
+            dims=self.features.live_set.dims, taps=taps,
         )  # fmt: skip
         self.finished = threading.Event()  # a replay ended (``wait()``; the CLI polls it)
         self._stop = threading.Event()

@@ -18,6 +18,7 @@ Neither a server nor a local model → ``ServerUnavailable`` with what to do.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,7 +67,11 @@ def _load_local(app: Any, checkpoint: str | None) -> tuple[LoadedCheckpoint, Fea
 
 
 def connect_remote_engine(
-    app: Any, remote: RemoteConfig, checkpoint: str | None = None, fallback: bool = True
+    app: Any,
+    remote: RemoteConfig,
+    checkpoint: str | None = None,
+    fallback: bool = True,
+    engine_options: Callable[[Any], dict[str, Any]] | None = None,
 ) -> RemoteSetup:
     notes: list[str] = []
     limit_blas_threads(app.monitor.blas_threads)  # the features run here either way
@@ -126,6 +131,7 @@ def connect_remote_engine(
     engine = RemoteEngine(
         backend, task, contributions=app.monitor.contributions, ema_tau_s=app.monitor.ema_tau_s,
         temperature=temperature, interval=interval, arousal_interval=arousal_half, feature_set=fs.version,
+        **(engine_options(loaded) if engine_options is not None and loaded is not None else {}),
     )  # fmt: skip
     name = str(info.get("model", "")) if info is not None else (loaded.path.name if loaded and loaded.path else "")
     for line in notes:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,8 +95,15 @@ def limit_blas_threads(threads: int) -> None:
         threadpool_limits(limits=threads, user_api="blas")
 
 
-def load_engine(app: Any, checkpoint: str | Path | None = None) -> tuple[InferenceEngine, Path]:
-    """Load the checkpoint, create the configured backend, wrap it.
+EngineOptions = Callable[[Any], dict[str, Any]]  # LoadedCheckpoint → extra InferenceEngine keyword arguments
+
+
+def load_engine(
+    app: Any, checkpoint: str | Path | None = None, engine_options: EngineOptions | None = None
+) -> tuple[InferenceEngine, Path]:
+    """Load the checkpoint, create the configured backend, wrap it. ``engine_options(loaded)`` adds
+    keyword arguments of the engine that depend on the checkpoint (the calibration's ``window_transform``
+    and ``window_recorder``: ``calibration.live.EngineCalibration``).
 
     The checkpoint decides the feature set: ``app.features.feature_set`` is set to the live feature set the
     checkpoint was trained on (live-v1 checkpoints keep working), and anything else is refused."""
@@ -128,7 +136,7 @@ def load_engine(app: Any, checkpoint: str | Path | None = None) -> tuple[Inferen
         backend, loaded.task, contributions=mon.contributions, ema_tau_s=mon.ema_tau_s,
         temperature=checkpoint_temperature(loaded.extra), interval=checkpoint_interval(loaded.extra),
         arousal_interval=checkpoint_arousal_interval(loaded.extra),
-        feature_set=live.version,
+        feature_set=live.version, **(engine_options(loaded) if engine_options is not None else {}),
     )  # fmt: skip
     return engine, path
 
@@ -143,12 +151,14 @@ def build_pipeline(
     camera: bool = True,
     audio: bool = True,
     engine: InferenceEngine | None = None,
+    engine_options: EngineOptions | None = None,
     **pipeline_kwargs: Any,
 ) -> Pipeline:
-    """A ready-to-start Pipeline for ``app`` (an ``AppConfig``); opens the event log when configured."""
+    """A ready-to-start Pipeline for ``app`` (an ``AppConfig``); opens the event log when configured.
+    ``engine_options``: see ``load_engine`` (unused when ``engine`` is given)."""
     model_name = ""
     if engine is None:
-        engine, path = load_engine(app, checkpoint)
+        engine, path = load_engine(app, checkpoint, engine_options)
         model_name = path.name
     sources = build_sources(app.sources, clock, camera=camera, audio=audio)
     if sources.camera is None and sources.audio is None:

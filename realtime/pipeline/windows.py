@@ -16,7 +16,7 @@ known only after the ASR commits it) are simply masked in this window and presen
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,11 +79,12 @@ class WindowAssembler:
     """Owns one ``SampleBuffer`` per modality (single owner thread; not thread-safe by design).
 
     ``dims`` are the feature sizes of the live feature set in use (``FeatureConfig.live_set.dims``; the
-    default feature set's when not given)."""
+    default feature set's when not given). ``taps`` are called ``tap(modality, samples)`` with every batch
+    of samples added (``mmcl calibrate baseline`` collects the resting samples this way); pass them here."""
 
     def __init__(
         self, window_s: float = 5.0, hz: float = 10.0, vision_max_gap_s: float = 0.0,
-        dims: dict[str, int] | None = None,
+        dims: dict[str, int] | None = None, taps: Sequence[SampleTap] = (),
     ) -> None:  # fmt: skip
         self.window_s = float(window_s)
         self.hz = float(hz)
@@ -94,7 +95,7 @@ class WindowAssembler:
         self._spans: dict[str, list[tuple[float, float]]] = {m: [] for m in MODALITIES}  # (t, end) per sample
         self._words: list[Word] = []
         self._count = 0
-        self.taps: list[SampleTap] = []
+        self.taps: list[SampleTap] = list(taps)
 
     def reset(self) -> None:
         for m, buf in list(self.buffers.items()):
