@@ -102,6 +102,9 @@ class TrainConfig:
     arousal_weight: float = 1.0  # models with an arousal head: L_task += w · L1(arousal) over rated samples
     # auto: mae (regression) / f1 (classification); or any metric key; last: the final epoch, no selection
     select_metric: str = "auto"
+    # checkpoint averaging: the final weights are the mean of the k best validation epochs' weights (with
+    # select_metric=last: of the k last epochs); 0 or 1 = the single selected epoch
+    average_best: int = 0
     num_threads: int = 0  # torch intra-op threads (0 = torch's default)
     device: str = "cpu"
     deterministic: bool = True
@@ -117,6 +120,8 @@ class TrainConfig:
             raise ConfigError("train.contrastive_weight must be >= 0")
         if self.arousal_weight < 0:
             raise ConfigError("train.arousal_weight must be >= 0")
+        if self.average_best < 0:
+            raise ConfigError("train.average_best must be >= 0 (0 or 1: no averaging)")
 
 
 @dataclass

@@ -89,6 +89,41 @@ def _is_better(value: float, best: float | None, higher: bool) -> bool:
     return value > best if higher else value < best
 
 
+class _Keeper:
+    """The weights to keep: the best epoch by the validation metric (or the last one), or the mean of the
+    ``k`` best (or last) epochs' weights (``train.average_best``)."""
+
+    def __init__(self, k: int, keep_last: bool, higher: bool) -> None:
+        self.k, self.keep_last, self.higher = max(1, k), keep_last, higher
+        self.kept: list[tuple[float, int, dict[str, torch.Tensor]]] = []  # (value, epoch, state)
+
+    def offer(self, value: float, epoch: int, model: torch.nn.Module) -> None:
+        if not self.keep_last and (math.isnan(value) or (len(self.kept) == self.k and not self._beats(value))):
+            return  # not among the k best: no copy of the weights
+        self.kept.append((value, epoch, copy.deepcopy(model.state_dict())))
+        if self.keep_last:
+            self.kept = self.kept[-self.k :]
+        else:
+            self.kept.sort(key=lambda r: (-r[0] if self.higher else r[0], r[1]))
+            self.kept = self.kept[: self.k]
+
+    def _beats(self, value: float) -> bool:
+        worst = self.kept[-1][0]
+        return value > worst if self.higher else value < worst
+
+    def state(self) -> dict[str, torch.Tensor] | None:
+        if not self.kept:
+            return None
+        states = [st for _, _, st in self.kept]
+        if len(states) == 1:
+            return states[0]
+        return {name: (torch.stack([st[name].float() for st in states]).mean(0).to(t.dtype)
+                       if t.is_floating_point() else t) for name, t in states[0].items()}  # fmt: skip
+
+    def epochs(self) -> list[int]:
+        return sorted(e for _, e, _ in self.kept)
+
+
 def fit(
     mcfg: ModelConfig,
     tcfg: TrainConfig,
@@ -123,7 +158,7 @@ def fit(
     rng = np.random.default_rng(tcfg.seed)
     n_batches = math.ceil(len(train) / tcfg.batch_size)
     best: float | None = None
-    best_state: dict[str, torch.Tensor] | None = None
+    keeper = _Keeper(tcfg.average_best, keep_last, higher)
     best_epoch, since_best = 0, 0
     history: list[dict[str, Any]] = []
     t_train = 0.0
@@ -155,9 +190,9 @@ def fit(
             raise ConfigError(f"train.select_metric '{metric}' is not computed here; choose one of {sorted(valid)}")
         value = valid[metric]
         improved = keep_last or _is_better(value, best, higher)
+        keeper.offer(value, epoch, model)
         if improved:
             best, best_epoch, since_best = value, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
         else:
             since_best += 1
         record = {"epoch": epoch, **{f"train_{k}": v for k, v in sums.items()},
@@ -168,8 +203,10 @@ def fit(
         if since_best >= tcfg.patience and not keep_last:
             log.info("early stop at epoch %d (best %s=%.4f at epoch %d)", epoch, metric, best, best_epoch)
             break
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    if (kept := keeper.state()) is not None:
+        model.load_state_dict(kept)
+        if len(keeper.kept) > 1:
+            log.info("averaged the weights of epochs %s", keeper.epochs())
     model.eval()
     valid = compute_metrics(predict(model, data.splits["valid"], device=tcfg.device), data.splits["valid"], info)
     test = compute_metrics(predict(model, data.splits["test"], device=tcfg.device), data.splits["test"], info)

@@ -75,3 +75,34 @@ def test_checkpoint_round_trip_and_errors(planted, tmp_path):
         load_checkpoint(tmp_path / "foreign.pt")
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_checkpoint_averaging_keeps_the_k_best_epochs_and_averages_their_weights():
+    from model.train import _Keeper
+
+    lin = torch.nn.Linear(2, 1)
+    keeper = _Keeper(k=2, keep_last=False, higher=False)  # MAE: lower is better
+    for epoch, (value, w) in enumerate([(0.9, 1.0), (0.5, 2.0), (float("nan"), 9.0), (0.7, 4.0), (0.8, 8.0)], 1):
+        with torch.no_grad():
+            lin.weight.fill_(w)
+        keeper.offer(value, epoch, lin)
+    assert keeper.epochs() == [2, 4]  # 0.5 and 0.7; NaN never kept
+    np.testing.assert_allclose(keeper.state()["weight"].numpy(), 3.0)  # mean of 2 and 4
+    last = _Keeper(k=2, keep_last=True, higher=False)
+    for epoch, w in enumerate([1.0, 2.0, 6.0], 1):
+        with torch.no_grad():
+            lin.weight.fill_(w)
+        last.offer(0.0, epoch, lin)
+    assert last.epochs() == [2, 3]
+    np.testing.assert_allclose(last.state()["weight"].numpy(), 4.0)
+
+
+def test_fit_with_averaging_runs_and_is_deterministic(planted):
+    from model.train import fit
+
+    data = load_dataset(DataConfig(path=str(planted)))
+    cfg = TrainConfig(epochs=3, patience=3, seed=1, average_best=2)
+    a, b = fit(ModelConfig(**SMALL), cfg, data), fit(ModelConfig(**SMALL), cfg, data)
+    single = fit(ModelConfig(**SMALL), TrainConfig(epochs=3, patience=3, seed=1), data)
+    assert a.test == b.test and np.isfinite(a.test["mae"])
+    assert a.test != single.test  # the averaged weights are not the single best epoch's
