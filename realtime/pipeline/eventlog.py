@@ -15,10 +15,12 @@ created with mode 0600 (it holds what was said). Line types (``"type"``):
 * ``alert`` / ``alert_action`` — with ``--alerts``: an alert fired or cleared (``realtime.alerts``), and
   what its command / webhook delivery did.
 * ``status`` — a device/worker status change (e.g. camera ``reconnecting``).
-* ``summary`` — last line at a clean exit: per-stage p50/p95/p99 (ms), drops, counts.
+* ``summary`` — last line at a clean exit: per-stage p50/p95/p99 (ms), drops (by kind, as
+  ``MonitorSnapshot.drops``: ``windows_skipped``, ``audio_dropped_s``, ``queue:face→windows``, …), counts.
 
 ``read_events`` reads a log back (tolerating a truncated last line, as left by a killed process);
-``latency_summary`` rebuilds the per-stage percentiles from the window lines alone (``mmcl profile``).
+``latency_summary`` rebuilds the per-stage percentiles from the window lines alone (``mmcl profile``);
+``window_event`` composes a ``window`` line (``realtime.pipeline.window_loop``).
 
 Write failures (disk full, file-size limit, a removed USB stick) never stop the monitor: the first failure
 cuts the file back to its last complete line (every event already recorded stays readable), logs one
