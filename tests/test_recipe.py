@@ -250,6 +250,12 @@ def test_train_default_end_to_end_on_a_tiny_subset_is_deterministic(shared_data,
     assert result["sizes"]["voice"] == {"dev": 2, "test": 2}
     assert {"linear probe", "late fusion", "MMCL CSD paper", "MMCL CSD reference", "MMCL CSD off"} <= set(result["cv"])
     assert "MMCL (shipped)" in out and (tmp_path / "a" / "report.md").is_file()
+    # the interval the monitor shows: split conformal on the chosen candidate's out-of-fold CV residuals
+    from realtime.pipeline.inference import checkpoint_interval
+
+    interval = loaded.extra["calibration"]["interval"]
+    assert interval["half_width"] > 0 and 0.0 <= interval["test_coverage"] <= 1.0 and interval["n_valid"] >= 9
+    assert checkpoint_interval(loaded.extra, "interval") == (interval["half_width"], 0.9)
     # Second run: everything from the cache, and the same weights.
     code, _, err = run_cli([*args, "--out", str(tmp_path / "b")], capsys)
     assert code == 0, err

@@ -8,7 +8,9 @@
                   by more than the fold-to-fold spread of the difference
     final         the chosen candidate trained on all dev groups (the configured epochs, last epoch kept)
     final test    the held-out groups, scored once, after every choice (MMCL and both baselines)
-    save          FP16 weights + config + CV table + final test → <out>/mmcl_live_default.pt
+    intervals     split conformal (90%) on the chosen candidate's out-of-fold CV residuals, valence and
+                  arousal (intervals.py); their coverage on the final-test groups
+    save          FP16 weights + config + CV table + final test + intervals → <out>/mmcl_live_default.pt
 
 Deterministic: every random choice is seeded from the recipe seed, the fold and the candidate seed.
 """
@@ -27,13 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from mmcl.recipes import cv
+from mmcl.recipes import cv, intervals
 from mmcl.recipes.build import BuiltItems, build_items
 from mmcl.recipes.compose import Composer, Sample
 from mmcl.recipes.config import RecipeConfig
 from mmcl.recipes.items import Item, Progress
 from mmcl.recipes.report import render_report
-from model.checkpoint import load_checkpoint, save_checkpoint
+from model.checkpoint import load_checkpoint, save_checkpoint, update_checkpoint_extra
 from model.configlib import to_dict
 from model.evaluate import TaskInfo
 from model.featureset import LIVE_FEATURE_SET
@@ -85,8 +87,9 @@ def _fold(f: int) -> tuple[list[Sample], list[Sample]]:
     return _FOLDS[f]
 
 
-def _cv_job(job: tuple[int, int, int]) -> dict[str, dict[str, float]]:
-    """One fold × candidate × seed (and the baselines with the fold's first job): name → metrics."""
+def _cv_job(job: tuple[int, int, int]) -> tuple[dict[str, dict[str, float]], tuple[np.ndarray, np.ndarray]]:
+    """One fold × candidate × seed (and the baselines with the fold's first job): (name → metrics, the
+    candidate's out-of-fold residuals for the intervals)."""
     f, c, seed = job
     cfg = _JOB["cfg"]
     train, valid = _fold(f)
@@ -97,15 +100,19 @@ def _cv_job(job: tuple[int, int, int]) -> dict[str, dict[str, float]]:
             out[name] = {**cv.window_metrics(make(train)(valid), valid), "fold": f}
     t0 = time.perf_counter()
     model, _res = cv.train_mmcl(cfg, train, valid, cand, seed + 100 * f)
-    row = cv.window_metrics(cv.mmcl_predictor(model)(valid), valid)
+    pred = cv.mmcl_predictor(model)(valid)
+    row = cv.window_metrics(pred, valid)
     out[candidate_name(cand)] = {**row, "fold": f, "seed": seed, "windows": len(train),
                                  "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
     log.info("fold %d %s seed %d: %s", f, candidate_name(cand), seed, out[candidate_name(cand)])
-    return out
+    return out, intervals.residuals(pred, valid)
 
 
-def run_cv(cfg: RecipeConfig, items: list[Item], prior: np.ndarray, jobs: int = 1) -> dict[str, Any]:
-    """Every candidate and baseline on every fold: name → per-fold metrics and their mean ± std.
+def run_cv(
+    cfg: RecipeConfig, items: list[Item], prior: np.ndarray, jobs: int = 1
+) -> tuple[dict[str, Any], dict[str, list[tuple[np.ndarray, np.ndarray]]]]:
+    """Every candidate and baseline on every fold: (name → per-fold metrics and their mean ± std, candidate
+    name → its out-of-fold residuals, one pair per fold and seed).
 
     ``jobs`` > 1 runs that many trainings at once in forked workers (one torch thread each)."""
     import concurrent.futures
@@ -124,11 +131,13 @@ def run_cv(cfg: RecipeConfig, items: list[Item], prior: np.ndarray, jobs: int = 
         results = [_cv_job(w) for w in work]
     _FOLDS.clear()
     table: dict[str, list[dict[str, float]]] = {}
-    for res in results:
+    oof: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for (_f, c, _s), (res, resid) in zip(work, results, strict=True):
         for name, row in res.items():
             table.setdefault(name, []).append(row)
+        oof.setdefault(candidate_name(cfg.protocol.candidates[c]), []).append(resid)
     return {name: {"folds": rows, "summary": cv.summarise(rows),
-                   "score": [score(r) for r in rows]} for name, rows in table.items()}  # fmt: skip
+                   "score": [score(r) for r in rows]} for name, rows in table.items()}, oof  # fmt: skip
 
 
 def candidate_name(cand: dict[str, Any]) -> str:
@@ -206,7 +215,7 @@ def run_recipe(
     prior = load_prior(dim=LIVE_FEATURE_SET.dims["audio"])
     items = _training_items(built)
     t1 = time.perf_counter()
-    table = run_cv(cfg, items, prior, jobs)
+    table, oof = run_cv(cfg, items, prior, jobs)
     chosen, reason = choose(table, cfg.protocol.candidates)
     seconds["cv"] = time.perf_counter() - t1
     log.info("chosen: %s", reason)
@@ -229,6 +238,12 @@ def run_recipe(
     )  # fmt: skip
     shipped = load_checkpoint(path, expected_features=LIVE_FEATURE_SET)  # what ships: FP16-rounded weights
     tested = final_test(cfg, shipped.model, dev, test)
+    calib = intervals.fit_intervals(oof[candidate_name(chosen)],
+                                    intervals.residuals(cv.mmcl_predictor(shipped.model)(test), test))
+    if calib:
+        update_checkpoint_extra(path, "calibration", calib)  # ŷ ± q on the dashboard
+    for key, rec in calib.items():
+        tested["MMCL (shipped)"][f"{key}_coverage"] = rec["test_coverage"]
     media = media_checks(shipped.model, built, cfg, prior) if media_eval else {}
     result = RecipeResult(
         checkpoint=path, parameters=res.parameters, size_bytes=path.stat().st_size,
