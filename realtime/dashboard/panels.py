@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from realtime.pipeline.latency import STAGE_LABELS, LatencyStat
-from realtime.pipeline.state import NOT_DROPS, AlertView, DeviceView, ModalityView, MonitorSnapshot
+from realtime.pipeline.snapshot import NOT_DROPS, AlertView, DeviceView, ModalityView, MonitorSnapshot
 
 SPARK = "▁▂▃▄▅▆▇█"
 GAUGE_WIDTH = 41

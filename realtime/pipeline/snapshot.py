@@ -1,11 +1,12 @@
-"""Snapshot composition: plain stats in, one :class:`~realtime.pipeline.state.MonitorSnapshot` out.
+"""The monitor snapshot: its view types and its composition — plain stats in, one :class:`MonitorSnapshot` out.
 
 :func:`compose_snapshot` is a pure function of a :class:`SnapshotInputs` — what ``Pipeline.snapshot()``
 read once from each source, worker and the published state (each read takes its own lock once, so a
 snapshot mixes as few moments as the stats allow). It returns facts only: statuses, rates, levels,
 counts, counters keyed by kind. The words on screen ("face found · 15 fps", the drop labels, the status
-sentence) are the dashboard's (``realtime.dashboard.panels``). A new field on screen is a change here and
-in one panel; tests compose snapshots from hand-made stats (``tests/test_snapshot.py``).
+sentence) are the dashboard's (``realtime.dashboard.panels``). A new field on screen is a change here (the
+view and ``compose_snapshot``) and in one panel; tests compose snapshots from hand-made stats
+(``tests/test_snapshot.py``). The views are re-exported by ``realtime.pipeline.state``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,144 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from realtime.asr.worker import AsrStats
+from realtime.pipeline.inference import Prediction
 from realtime.pipeline.latency import LatencyStat
-from realtime.pipeline.state import DeviceView, ModalityView, MonitorSnapshot, QueueView, ResourceView
 from realtime.pipeline.workers import WorkerStats
 from realtime.sources.base import SourceStats
+from realtime.types import Word
 
+
+# ---- what readers get: views of facts ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModalityView:
+    """Presence and evidence of one modality, as facts (the dashboard words them).
+
+    ``live`` = present right now (vision: a face found in a frame at most ``FACE_LIVE_S`` old; audio:
+    speech or voice; text: a word in the last few seconds); ``coverage`` = share of observed steps in the
+    last window; ``contribution`` = masked-modality delta of the last prediction (None when absent).
+    ``source`` names the input behind it (``camera``, the audio source's kind, ``asr``; ``""`` = none
+    configured) and ``source_status`` / ``source_message`` its state. Vision: ``rate_hz`` = camera frames
+    per second. Audio: ``voiced`` (the newest step above the silence floor), ``speaking`` (the ASR is in an
+    utterance), ``level_dbfs`` = level of the last voiced audio (None before any). Text: ``words`` = words
+    that ended in the last ``window_s`` seconds."""
+
+    name: str
+    live: bool
+    coverage: float
+    contribution: float | None
+    source: str = ""
+    source_status: str = ""
+    source_message: str = ""
+    rate_hz: float | None = None
+    voiced: bool = False
+    speaking: bool = False
+    level_dbfs: float | None = None
+    words: int | None = None
+    window_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class DeviceView:
+    name: str
+    kind: str
+    status: str
+    message: str
+    rate_hz: float = 0.0
+    delivered: int = 0
+    dropped: int = 0
+    overflow: int = 0
+    reconnects: int = 0
+    commit_p50_s: float | None = None  # the ASR: commit latency p50 (word end → committed)
+
+
+@dataclass(frozen=True)
+class QueueView:
+    name: str
+    depth: int
+    capacity: int
+    dropped: int
+    peak: int = 0
+
+
+@dataclass(frozen=True)
+class ResourceView:
+    cpu_percent: float  # whole process, % of one core, since the previous sample
+    rss_mb: float
+    peak_rss_mb: float
+    threads: dict[str, float] = field(default_factory=dict)  # % of one core per named thread group
+
+
+@dataclass(frozen=True)
+class AlertView:
+    """One alert as readers see it (published by ``realtime.alerts.runtime``): an event (``kind`` fire /
+    clear, ``seq`` increasing) or a banner entry (``kind`` active / cleared, ``seq`` 0)."""
+
+    seq: int
+    kind: str
+    rule: str
+    severity: str  # info | warning | critical
+    message: str
+    t: float  # seconds since the session started (banner: when it fired or cleared)
+    fired_at: float  # seconds since the session started
+    headless: bool = True  # print it in --headless output
+    bell: bool = False  # ring the terminal bell (fire events)
+
+
+PHASES = ("idle", "loading", "opening", "running", "ending", "finished", "stopped", "failed")
+# drop counters of a snapshot, by kind (also the ``kind`` label of the mmcl_drops metric); plus queue:NAME
+DROP_KINDS = (
+    "camera_frames_replaced_slot", "camera_frames_skipped_fps_cap", "camera_corrupt_frames_skipped",
+    "audio_overflow_events", "audio_dropped_s", "audio_non_finite_samples_zeroed", "asr_dropped_s_backlog",
+    "windows_skipped", "event_log_lines_not_written",
+)  # fmt: skip
+NOT_DROPS = frozenset({"camera_frames_skipped_fps_cap"})
+
+
+@dataclass(frozen=True)
+class MonitorSnapshot:
+    now: float  # session clock
+    elapsed_s: float  # since the pipeline started (session clock)
+    mode: str  # live | replay | demo
+    replay_mode: str  # realtime | clock-stopped | fast
+    banner: str | None  # e.g. "DEMO session (no camera/microphone found)"
+    backend: str
+    model: str
+    running: bool
+    finished: bool
+    prediction: Prediction | None
+    score_range: tuple[float, float]
+    history: tuple[tuple[float, float], ...]  # (t, score)
+    trend_history: tuple[tuple[float, float], ...]  # (t, trend)
+    windows: int
+    windows_skipped: int
+    empty_windows: int  # windows without any modality present (not scored)
+    phase: str  # idle | loading | opening | running | ending | finished | stopped | failed (see PHASES)
+    modalities: tuple[ModalityView, ...]
+    transcript: tuple[Word, ...]
+    speaking: bool
+    latency: dict[str, LatencyStat]
+    queues: tuple[QueueView, ...]
+    devices: tuple[DeviceView, ...]
+    drops: dict[str, float]  # cumulative, by kind (DROP_KINDS; ``queue:NAME`` per queue); audio in seconds
+    resources: ResourceView
+    asr_lag_s: float = 0.0  # audio waiting for the ASR
+    partial: str = ""  # the ASR's not-yet-committed hypothesis (may still change; display only)
+    alerts: tuple[AlertView, ...] = ()  # banner: active alerts, then recently cleared ones
+    alert_events: tuple[AlertView, ...] = ()  # the most recent fire/clear events (seq increasing)
+    alert_delivery: str = ""  # command/webhook counters, one line ("" = none configured)
+    arousal_history: tuple[tuple[float, float], ...] = ()  # (t, arousal): models with an arousal head
+    fault_in: str = ""  # where the last failure happened (``inference``, ``window loop``); "" = none
+    fault: str = ""  # that failure ("ValueError: …"); cleared by the next phase change
+    last_window_empty: bool = False  # the newest window had no modality present (nothing to score)
+    log_error: str = ""  # the event log stopped writing, and why
+
+    @property
+    def drops_total(self) -> float:
+        """Every drop counter added up, frame-rate-cap skips left out (a cap is a setting, not a loss)."""
+        return sum(float(v) for k, v in self.drops.items() if k not in NOT_DROPS)
+
+
+# ---- composition ---------------------------------------------------------------------------------------------
 WORD_LIVE_S = 3.0  # a word ending this recently counts as "words: live"
 FACE_LIVE_S = 1.0  # a frame older than this no longer counts as "face found"
 VOICE_LIVE_S = 1.0  # a voice step older than this no longer counts as voiced
