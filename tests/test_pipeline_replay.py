@@ -69,9 +69,9 @@ def test_clock_stopped_replay_of_a_real_clip_end_to_end(checkpoint, crema_clip, 
     assert snap.drops["windows_skipped"] == 0 and snap.drops["camera_frames_replaced_slot"] == 0
 
 
-def test_audio_only_replay_with_pauses(checkpoint, shared_data) -> None:
+def test_audio_only_replay_with_pauses(checkpoint, shared_data, tmp_path) -> None:
     """jfk.flac without a camera: vision is absent (no contribution), words arrive, no crash."""
-    p = file_pipeline(checkpoint, None, str(shared_data / "media" / "jfk.flac"))
+    p = file_pipeline(checkpoint, None, str(shared_data / "media" / "jfk.flac"), log=tmp_path / "e.jsonl")
     p.start()
     try:
         assert p.wait(240)
@@ -81,6 +81,13 @@ def test_audio_only_replay_with_pauses(checkpoint, shared_data) -> None:
     assert pipeline_threads() == []
     text = " ".join(w.text for w in snap.transcript).lower()
     assert "country" in text and "ask" in text, text
+    # one transcript: the summary (log's last line, exit line) counts the words the dashboard shows and the
+    # windows logged; jfk.flac's ~22 words fit in the transcript (monitor.transcript_words = 60)
+    events = read_events(tmp_path / "e.jsonl")
+    logged = {t for e in events if e["type"] == "window" for t in e.get("words", "").split()}
+    assert {w.text.strip() for w in snap.transcript} <= logged  # every word shown was in a window's log line
+    assert events[-1]["type"] == "summary" and events[-1]["words"] == p.summary()["words"] == snap.words
+    assert snap.words == len(snap.transcript) >= 15, text
     vision = next(m for m in snap.modalities if m.name == "vision")
     assert modality_detail(vision) == "no camera" and not vision.live and vision.contribution is None
     assert snap.prediction is not None and snap.prediction.contributions["vision"] is None

@@ -190,3 +190,36 @@ def test_voice_level_is_the_last_voiced_steps_not_the_silence_floor():
     assert w.stats().level_dbfs == -31.0
     w._emit([AudioStep(0.45, z, False, -200.0)], 0.1)
     assert w.stats().level_dbfs == -31.0 and not w.stats().live
+
+
+def test_the_window_loop_is_the_one_feeder_of_the_transcript() -> None:
+    """Words reach the transcript with the window that drained them (committed words kept as committed), the
+    word count goes past the transcript's bound, and words not yet drained are in neither."""
+    from realtime.clock import ManualClock
+    from realtime.pipeline.state import MonitorState
+    from realtime.pipeline.window_loop import WindowLoop
+    from realtime.pipeline.workers import Outbox
+    from realtime.types import Word
+
+    rng = np.random.default_rng(3)
+    state = MonitorState(transcript_words=3)
+    face, voice, text = Outbox("face"), Outbox("voice"), Outbox("text")
+    loop = WindowLoop(MonitorConfig(), WindowAssembler(5.0, 10.0), None, state, LatencyTracker(),
+                      (face, voice, text), clock=ManualClock(0.0))  # fmt: skip
+
+    def said(i: int, t: float) -> TextSample:
+        w = Word(f"w{i}", t, t + 0.3, probability=0.9, committed_at=t + 1.0)
+        return TextSample(w.start, w.end, rng.standard_normal(DT).astype(np.float32), w.text, w.text, source=w)
+
+    for i in range(2):
+        text.put(said(i, 1.0 + i))
+    loop.tick(3.0)
+    first = state.read()
+    assert [w.text for w in first["transcript"]] == ["w0", "w1"] and first["words"] == 2
+    assert first["transcript"][0].committed_at == pytest.approx(2.0)  # the ASR's word, not a copy without times
+    for i in range(2, 6):
+        text.put(said(i, 1.0 + i))
+    loop.tick(7.0)
+    text.put(said(6, 7.5))  # committed after the last window: not published yet
+    st = state.read()
+    assert [w.text for w in st["transcript"]] == ["w3", "w4", "w5"] and st["words"] == 6 and st["windows"] == 2

@@ -52,7 +52,7 @@ def _print_summary(pipeline: Any, log_path: str) -> None:
     cpu_mean = f"{sum(cpu) / len(cpu):.0f}%" if cpu else "–"
     stdout.print(
         f"windows {snap.windows} (empty {snap.empty_windows}, skipped {snap.windows_skipped}) · "
-        f"words {len(snap.transcript)} shown · CPU mean {cpu_mean} of one core · "
+        f"words {snap.words} · CPU mean {cpu_mean} of one core · "
         f"peak RSS {r.peak_rss_mb:.0f} MB · "
         f"drops: {', '.join(f'{k} {v:g}' for k, v in drops.items()) or 'none'}",
         highlight=False,

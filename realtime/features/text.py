@@ -35,7 +35,7 @@ import logging
 import os
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +225,7 @@ class TextSample:
     values: np.ndarray  # (D,) float32: 384 (live-v1) or 387 (live-v2)
     phrase: str
     word: str
+    source: Word | None = field(default=None, compare=False)  # the committed word (times, committed_at)
 
 
 def phrase_of(history: Sequence[Word], word: Word) -> str:
@@ -274,7 +275,8 @@ class WordTextTrack:
             return []
         vecs = self.embedder.embed([p for _, p in accepted])
         return [
-            TextSample(start=w.start, end=max(w.end, w.start), values=v, phrase=p, word=w.text.strip())
+            TextSample(start=w.start, end=max(w.end, w.start), values=v, phrase=p, word=w.text.strip(),
+                       source=w)
             for (w, p), v in zip(accepted, vecs, strict=True)
         ]
 

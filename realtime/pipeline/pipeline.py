@@ -134,8 +134,7 @@ class Pipeline:
                 self.asr = AsrWorker(self.asr_cfg, self.clock, reader=src.audio.open_reader("asr"), timeline=tl,
                                      recognizer=recognizer)  # fmt: skip
                 self.text = TextWorker(self.asr, self.text_out, self.clock, self.latency, config=self.features,
-                                       embedder_factory=embedder_factory, on_words=self.state.add_words,
-                                       timeline=tl)  # fmt: skip
+                                       embedder_factory=embedder_factory, timeline=tl)  # fmt: skip
         # start order (the text worker reads the ASR's words); stop in reverse
         self.stages: list[Stage] = [s for s in (self.face, self.voice, self.asr, self.text) if s is not None]
         self._outboxes = [(b, w) for b, w in ((self.face_out, self.face), (self.voice_out, self.voice),
@@ -300,7 +299,7 @@ class Pipeline:
             "windows": snap.windows, "windows_skipped": snap.windows_skipped, "empty_windows": snap.empty_windows,
             "drops": snap.drops, "cpu_percent_mean": (sum(cpu) / len(cpu)) if cpu else None,
             "peak_rss_mb": snap.resources.peak_rss_mb,
-            "words": len(self.asr.transcript()) if self.asr is not None else 0,
+            "words": snap.words,  # the transcript's count (published with the windows), as on the exit line
         }  # fmt: skip
 
     def snapshot(self, latency: bool = True) -> MonitorSnapshot:

@@ -146,6 +146,7 @@ class MonitorSnapshot:
     fault: str = ""  # that failure ("ValueError: …"); cleared by the next phase change
     last_window_empty: bool = False  # the newest window had no modality present (nothing to score)
     log_error: str = ""  # the event log stopped writing, and why
+    words: int = 0  # words published with the windows since the start (``transcript`` holds the last ones)
 
     @property
     def drops_total(self) -> float:
@@ -214,7 +215,7 @@ def compose_snapshot(inp: SnapshotInputs) -> MonitorSnapshot:
         asr_lag_s=inp.asr.pending_s if inp.asr is not None else 0.0, partial=inp.partial,
         alerts=st["alerts"], alert_events=st["alert_events"], alert_delivery=st["alert_delivery"],
         arousal_history=st["arousal_history"], fault_in=s.fault_in, fault=s.fault,
-        last_window_empty=s.last_window_empty, log_error=s.log_error,
+        last_window_empty=s.last_window_empty, log_error=s.log_error, words=st["words"],
     )  # fmt: skip
 
 

@@ -14,6 +14,7 @@ import os
 import resource
 import threading
 import time
+from collections.abc import Sequence
 
 from realtime.pipeline.inference import Prediction
 from realtime.pipeline.snapshot import (
@@ -52,14 +53,21 @@ class MonitorState:
         self.trend_history: collections.deque[tuple[float, float]] = collections.deque()
         self.arousal_history: collections.deque[tuple[float, float]] = collections.deque()
         self.transcript: collections.deque[Word] = collections.deque(maxlen=transcript_words)
+        self.words = 0  # words published since the start (the transcript keeps the last transcript_words)
         self.last_window_t: float | None = None
         self.alerts: tuple[AlertView, ...] = ()
         self.alert_events: tuple[AlertView, ...] = ()
         self.alert_delivery = ""
 
-    def publish(self, prediction: Prediction | None, coverage: dict[str, float], t_end: float) -> None:
+    def publish(
+        self, prediction: Prediction | None, coverage: dict[str, float], t_end: float, words: Sequence[Word] = ()
+    ) -> None:
+        """One window's results, with the words that reached it since the last window (the transcript's only
+        feeder: ``transcript`` keeps the last ``transcript_words``, ``words`` counts them all)."""
         with self._cond:
             self.windows += 1
+            self.transcript.extend(words)
+            self.words += len(words)
             self.last_window_t = t_end
             self.coverage = dict(coverage)
             if prediction is None:
@@ -83,14 +91,6 @@ class MonitorState:
                 self.prediction = prediction
                 self.version += 1
                 self._cond.notify_all()
-
-    def add_words(self, words: list[Word]) -> None:
-        if not words:
-            return
-        with self._cond:
-            self.transcript.extend(words)
-            self.version += 1
-            self._cond.notify_all()
 
     def set_alerts(self, banner: tuple[AlertView, ...], events: tuple[AlertView, ...], delivery: str) -> None:
         """The alert runtime's view (banner entries, recent events, delivery counters)."""
@@ -129,6 +129,7 @@ class MonitorState:
                 "trend_history": tuple(self.trend_history),
                 "arousal_history": tuple(self.arousal_history),
                 "transcript": tuple(self.transcript),
+                "words": self.words,
                 "version": self.version,
                 "alerts": self.alerts,
                 "alert_events": self.alert_events,

@@ -5,7 +5,9 @@
 except in fast replay) and, once a replay is over, lets the stages hand out what they hold and builds one
 last window. ``tick()`` builds the window of the last ``features.window_s`` s (``WindowAssembler``), scores
 it (``InferenceEngine.predict``; modality contributions after publishing, so they never delay the
-sentiment shown), publishes it to :class:`~realtime.pipeline.state.MonitorState`, records the per-window
+sentiment shown), publishes it to :class:`~realtime.pipeline.state.MonitorState` together with the words
+that reached the window (the one feeder of the transcript: the dashboard's transcript, the summary's and the
+exit line's word count and the log's ``words`` all come from what the windows saw), records the per-window
 latencies, writes the event log's ``window`` line and calls the window listeners (alerts, metrics).
 ``mark_shown()`` turns a reader's "drew window N" into the end-to-end latency newest input → shown.
 
@@ -103,7 +105,7 @@ class WindowLoop:
         face, voice, text = self.outboxes
         self.assembler.add_vision(face.drain())
         self.assembler.add_audio(voice.drain())
-        self.assembler.add_text(text.drain())
+        words = self.assembler.add_text(text.drain())
         window = self.assembler.build(t_end)
         build_s = time.perf_counter() - t0
         prediction, infer_s = self._predict(window)
@@ -114,7 +116,7 @@ class WindowLoop:
             self._shown[window.index] = newest if (prediction is not None and not final) else None
             while len(self._shown) > SHOWN_KEPT:
                 self._shown.popitem(last=False)
-        self.state.publish(prediction, window.coverage, t_end)
+        self.state.publish(prediction, window.coverage, t_end, words)  # the words arrive with their window
         # the window after the end of a replay holds no new input: no end-to-end figure for it
         e2e = published - newest if (newest is not None and prediction is not None and not final) else None
         prediction, attr_s = self._attribute(window, prediction)

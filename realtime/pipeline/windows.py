@@ -122,13 +122,17 @@ class WindowAssembler:
             buf.add(s.t, s.values, s.valid)
             self._spans["audio"].append((s.t, s.t))
 
-    def add_text(self, samples: list[TextSample]) -> None:
+    def add_text(self, samples: list[TextSample]) -> list[Word]:
+        """Add the text samples; returns their words (the committed ``Word`` each sample was made from)."""
         self._tap("text", samples)
         buf = self.buffers["text"]
+        words = []
         for s in samples:
             buf.add(s.start, s.values, True, end=s.end)
             self._spans["text"].append((s.start, s.end))
-            self._words.append(Word(s.word, s.start, s.end))
+            words.append(s.source if s.source is not None else Word(s.word, s.start, s.end))
+        self._words.extend(words)
+        return words
 
     def build(self, t_end: float) -> Window:
         """The window ``[t_end − W, t_end)``; forgets samples that can no longer fall in a later window."""

@@ -41,7 +41,6 @@ from realtime.sources.audio_ring import AudioReader
 from realtime.sources.camera import CameraSource
 from realtime.sources.replay import ReplayTimeline
 from realtime.stage import Stage
-from realtime.types import Word
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -304,7 +303,6 @@ class TextWorker(FeatureWorker):
         *,
         config: FeatureConfig | None = None,
         embedder_factory: Callable[[], Any] | None = None,
-        on_words: Callable[[list[Word]], None] | None = None,
         timeline: ReplayTimeline | None = None,
         name: str = "text",
     ) -> None:
@@ -318,7 +316,6 @@ class TextWorker(FeatureWorker):
                 threads=self.config.text_threads,
             )
         )
-        self.on_words = on_words
         self._track: WordTextTrack | None = None
         self._cursor = 0  # ASR words fully handled
         self.words = 0
@@ -365,8 +362,6 @@ class TextWorker(FeatureWorker):
                 if w.committed_at is not None:
                     self.latency.record("asr_commit", w.committed_at - w.end)
                     self.latency.record("text", now - w.committed_at)
-            if self.on_words is not None:
-                self.on_words(words)
             self.words += len(words)
             self._count(dt, max(w.end for w in words), True, len(samples))
             with self._lock:
