@@ -99,12 +99,19 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--gap", type=float, default=1.5)
-    ap.add_argument("--backend", default="eager")
+    from model.backends import backend_choices, parse_backend
+    from model.errors import ConfigError
+
+    ap.add_argument("--backend", default="eager", help=backend_choices())
     ap.add_argument("--video", default=str(DATA / "moud_101_movies.mp4"))
     ap.add_argument("--no-dashboard", action="store_true", help="Headless: e2e is measured to 'published'.")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = ap.parse_args()
+    try:
+        parse_backend(args.backend)  # the registry's names and precisions
+    except ConfigError as exc:
+        ap.error(str(exc))
     if not DATA.is_dir():
         print(f"needs {DATA}", file=sys.stderr)
         return 2

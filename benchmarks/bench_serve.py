@@ -273,7 +273,10 @@ def print_table(levels: list[Level], args, machine: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", default="")
-    ap.add_argument("--backend", default="onnx")
+    from model.backends import backend_choices, parse_backend
+    from model.errors import ConfigError
+
+    ap.add_argument("--backend", default="onnx", help=backend_choices())
     ap.add_argument("--streams", default="1,8,32,128")
     ap.add_argument("--rate", type=float, default=2.0)
     ap.add_argument("--duration", type=float, default=20.0)
@@ -288,6 +291,10 @@ def main() -> None:
     ap.add_argument("--windows", default=None, help="a `mmcl monitor --record-calib` folder to replay")
     ap.add_argument("--json", default=None, help="also write the levels to this JSON file")
     args = ap.parse_args()
+    try:
+        parse_backend(args.backend)  # the registry's names and precisions
+    except ConfigError as exc:
+        ap.error(str(exc))
     args.streams = [int(s) for s in args.streams.split(",") if s]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     path = Path(args.checkpoint) if args.checkpoint else default_checkpoint_path()

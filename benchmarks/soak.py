@@ -184,12 +184,19 @@ def main() -> int:
     ap.add_argument("--warmup-min", type=int, default=2)
     ap.add_argument("--video", default=str(DATA / "moud_101_movies.mp4"))
     ap.add_argument("--gap", type=float, default=1.5, help="silence after each copy of jfk.flac (s)")
-    ap.add_argument("--backend", default="eager")
+    from model.backends import backend_choices, parse_backend
+    from model.errors import ConfigError
+
+    ap.add_argument("--backend", default="eager", help=backend_choices())
     ap.add_argument("--sample-s", type=float, default=1.0)
     ap.add_argument("--no-dashboard", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "soak"))
     ap.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = ap.parse_args()
+    try:
+        parse_backend(args.backend)  # the registry's names and precisions
+    except ConfigError as exc:
+        ap.error(str(exc))
     if not DATA.is_dir():
         print(f"needs {DATA}", file=sys.stderr)
         return 2

@@ -121,6 +121,20 @@ def test_registry_parses_precision_and_rejects_unknown_names():
         create_backend("onnx:bf16", tiny_loaded())
     with pytest.raises(ConfigError, match="precision"):
         create_backend("eager:int8", tiny_loaded())
+    with pytest.raises(ConfigError, match="no :precision"):
+        parse_backend("auto:fp16")
+
+
+def test_auto_and_bench_candidates_come_from_the_registry(monkeypatch):
+    from model.backends import BackendEntry, auto_candidates, bench_specs
+
+    assert auto_candidates() == ("eager", "onnx")
+    assert bench_specs() == ("eager", "eager:bf16", "compile", "compile:bf16", "onnx")
+    assert bench_specs(gpu=True)[-2:] == ("tensorrt:fp16", "tensorrt:int8")
+    monkeypatch.setitem(BACKENDS, "openvino", BackendEntry(lambda loaded, **o: ("built", o), ("fp32",),
+                                                           auto_cpu=True, bench=("openvino",)))  # fmt: skip
+    assert auto_candidates()[-1] == "openvino" and bench_specs()[-1] == "openvino"
+    assert create_backend("openvino:fp32", tiny_loaded()) == ("built", {"precision": "fp32"})
 
 
 def test_eager_backend_keeps_the_contract_for_one_window():

@@ -91,3 +91,31 @@ def test_monitor_backend_takes_the_registry_names_and_name_precision():
     for bad in ("torchscript", "compile:fp64", "eager:"):
         with pytest.raises(ConfigError, match=r"monitor\.backend must be one of .*compile:bf16"):
             MonitorConfig(backend=bad)
+
+
+def test_cli_help_and_config_list_exactly_the_backend_registry(monkeypatch):
+    import re
+
+    from typer.testing import CliRunner
+
+    from mmcl.cli import app
+    from model.backends import BACKENDS, BackendEntry, backend_choices
+    from realtime.pipeline.config import MonitorConfig
+
+    for cmd in ("monitor", "serve"):
+        out = CliRunner().invoke(app, [cmd, "--help"], env={"COLUMNS": "250", "NO_COLOR": "1", "TERM": "dumb"}).output
+        found = re.search(r"--backend\s+<str>\s+([\w|\-]+)\[:precision\]", out)
+        assert found, out
+        assert sorted(found.group(1).split("|")) == sorted(BACKENDS), cmd
+    # each name, alone and with each precision its entry lists, is accepted; any other precision is refused
+    for name, entry in BACKENDS.items():
+        assert MonitorConfig(backend=name).backend == name
+        for precision in entry.precisions:
+            assert MonitorConfig(backend=f"{name}:{precision}").backend == f"{name}:{precision}"
+        for precision in {"fp32", "bf16", "fp16", "int8"} - set(entry.precisions):
+            with pytest.raises(ConfigError, match=r"monitor\.backend .*supports"):
+                MonitorConfig(backend=f"{name}:{precision}")
+    # adding a backend is one registry entry: the config takes it and the help lists it
+    monkeypatch.setitem(BACKENDS, "openvino", BackendEntry(lambda loaded, **options: None, ("fp32",)))
+    assert MonitorConfig(backend="openvino:fp32").backend == "openvino:fp32"
+    assert "openvino" in backend_choices().removesuffix("[:precision]").split("|")

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mmcl.commands.common import stderr, stdout
+from model.backends import bench_specs  # the registry's bench specs: the help never goes stale
 from model.errors import ConfigError
 
 
@@ -119,7 +120,7 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option(
             "all",
             "--backend",
-            help="all | comma list: eager,eager:bf16,compile,compile:bf16,onnx,tensorrt:fp16,tensorrt:int8",
+            help=f"all | comma list of backend specs, e.g. {','.join(bench_specs(gpu=True))}",
         ),
         batch: str = typer.Option("1,8,64", "--batch", help="Batch sizes, comma-separated."),
         seq: int = typer.Option(50, "--seq", help="Window length L (steps)."),

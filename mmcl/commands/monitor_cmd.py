@@ -13,6 +13,7 @@ import typer
 
 from mmcl.commands.common import build_config, stderr, stdout
 from mmcl.commands.monitor_ops import MonitorOps
+from model.backends import backend_choices  # the registry's names: the help never goes stale
 from model.errors import ConfigError
 
 log = logging.getLogger("mmcl")
@@ -96,7 +97,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
         backend: Annotated[
             str | None,
-            typer.Option("--backend", help="auto|eager|compile|onnx|onnx-int8|tensorrt[:precision]"),
+            typer.Option("--backend", help=backend_choices()),
         ] = None,
         checkpoint: Annotated[Path | None, typer.Option("--checkpoint", help="Model checkpoint.")] = None,
         log_file: Annotated[

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from mmcl.commands.common import stderr, stdout
+from model.backends import backend_choices  # the registry's names: the help never goes stale
 
 
 def register(app: typer.Typer) -> None:
@@ -19,7 +20,7 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--checkpoint", help="Model checkpoint (default: the shipped one).")
         ] = None,
         backend: Annotated[
-            str, typer.Option("--backend", help="auto|eager|onnx|compile|tensorrt, loaded once per replica.")
+            str, typer.Option("--backend", help=f"{backend_choices()}, loaded once per replica.")
         ] = "auto",
         replicas: Annotated[int, typer.Option("--replicas", help="Model replicas (one model copy each).")] = 1,
         max_batch: Annotated[int, typer.Option("--max-batch", help="Windows per backend call.")] = 32,

@@ -14,13 +14,17 @@
 ``onnx-int8``: ONNX Runtime CPU on the INT8 (QDQ) file written by ``mmcl calibrate quantize`` (``path=``,
 else the one recorded in the checkpoint). Options: ``path``, ``threads``, ``optimization``.
 
-``name:precision`` is accepted as shorthand, e.g. ``compile:bf16`` or ``tensorrt:int8``. Heavy
+``name:precision`` is accepted as shorthand, e.g. ``compile:bf16`` or ``tensorrt:int8``. ``BACKENDS`` is the
+one list of names: the CLI help (``backend_choices``), config validation (``parse_backend``), ``auto``'s
+CPU candidates and ``mmcl bench --backend all`` read their entries; adding a backend is its module plus one
+entry. Heavy
 libraries (onnxruntime, torch_tensorrt, CUDA) are imported only when their backend is created.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from model.backends.base import InferenceBackend, ModelInputs
 from model.backends.eager import EagerBackend
@@ -63,27 +67,67 @@ def _auto(loaded: LoadedCheckpoint, **options: object) -> InferenceBackend:
     return create_auto(loaded, **options)  # type: ignore[arg-type]
 
 
-BACKENDS: dict[str, Callable[..., InferenceBackend]] = {
-    "eager": EagerBackend,
-    "compile": _compile,
-    "onnx": _onnx,
-    "tensorrt": _tensorrt,
-    "onnx-int8": _onnx_int8,
-    "auto": _auto,
+@dataclass(frozen=True)
+class BackendEntry:
+    """One registry entry: everything the CLI help, config validation, ``auto`` and ``mmcl bench`` need
+    to know about a backend without importing it (adding a backend = its module + one entry here)."""
+
+    factory: Callable[..., InferenceBackend]
+    precisions: tuple[str, ...] = ()  # accepted as ``name:precision`` (the backend's own check stays too)
+    auto_cpu: bool = False  # a CPU candidate ``auto`` measures
+    bench: tuple[str, ...] = ()  # specs ``mmcl bench --backend all`` times on CPU (``:bf16`` only with native BF16)
+    bench_gpu: tuple[str, ...] = ()  # specs it adds when TensorRT is usable
+
+
+BACKENDS: dict[str, BackendEntry] = {
+    "eager": BackendEntry(EagerBackend, ("fp32", "bf16", "fp16"), auto_cpu=True, bench=("eager", "eager:bf16")),
+    "compile": BackendEntry(_compile, ("fp32", "bf16", "fp16"), bench=("compile", "compile:bf16")),
+    "onnx": BackendEntry(_onnx, ("fp32",), auto_cpu=True, bench=("onnx",)),
+    "onnx-int8": BackendEntry(_onnx_int8, ("int8",)),
+    "tensorrt": BackendEntry(_tensorrt, ("fp32", "fp16", "int8"), bench_gpu=("tensorrt:fp16", "tensorrt:int8")),
+    "auto": BackendEntry(_auto),
 }
 
 
+def backend_names() -> tuple[str, ...]:
+    """The registry's names, ``auto`` first (the default), then in registry order."""
+    return ("auto", *(n for n in BACKENDS if n != "auto")) if "auto" in BACKENDS else tuple(BACKENDS)
+
+
+def backend_choices() -> str:
+    """The ``--backend`` help text: ``auto|eager|…[:precision]``, from the registry."""
+    return "|".join(backend_names()) + "[:precision]"
+
+
+def auto_candidates() -> tuple[str, ...]:
+    """The CPU backends ``auto`` measures (registry entries with ``auto_cpu``)."""
+    return tuple(n for n, e in BACKENDS.items() if e.auto_cpu)
+
+
+def bench_specs(gpu: bool = False) -> tuple[str, ...]:
+    """The specs ``mmcl bench --backend all`` may time: the CPU ones, plus the GPU ones with ``gpu``."""
+    return tuple(s for e in BACKENDS.values() for s in (*e.bench, *(e.bench_gpu if gpu else ())))
+
+
 def parse_backend(spec: str) -> tuple[str, dict[str, object]]:
-    """``"compile:bf16"`` → ``("compile", {"precision": "bf16"})``."""
-    name, _, precision = spec.strip().partition(":")
+    """``"compile:bf16"`` → ``("compile", {"precision": "bf16"})``; an unknown name, or a precision the
+    backend does not support, is a ConfigError."""
+    name, sep, precision = spec.strip().partition(":")
     if name not in BACKENDS:
-        raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(sorted(BACKENDS))}")
+        raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(backend_names())}")
+    allowed = BACKENDS[name].precisions
+    if sep and precision not in allowed:
+        supports = f"precision {' | '.join(allowed)}" if allowed else "no :precision"
+        raise ConfigError(f"backend {name!r} supports {supports}, not {precision!r} (in {spec!r})")
     return name, ({"precision": precision} if precision else {})
 
 
 def create_backend(name: str, loaded: LoadedCheckpoint, **options: object) -> InferenceBackend:
     base, extra = parse_backend(name)
-    return BACKENDS[base](loaded, **{**extra, **options})
+    return BACKENDS[base].factory(loaded, **{**extra, **options})
 
 
-__all__ = ["BACKENDS", "InferenceBackend", "ModelInputs", "create_backend", "parse_backend"]
+__all__ = [
+    "BACKENDS", "BackendEntry", "InferenceBackend", "ModelInputs", "auto_candidates", "backend_choices",
+    "backend_names", "bench_specs", "create_backend", "parse_backend",
+]  # fmt: skip

@@ -19,12 +19,13 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 
+from model.backends import BACKENDS, auto_candidates
 from model.backends.base import InferenceBackend
 from model.backends.cache import cache_dir, key_of, machine_info, model_digest
 from model.backends.inputs import LIVE_STEPS, live_like_inputs
@@ -35,7 +36,7 @@ from model.errors import BackendUnavailable, ConfigError, ExportError
 
 log = logging.getLogger(__name__)
 
-AUTO_CANDIDATES: tuple[str, ...] = ("eager", "onnx")
+AUTO_CANDIDATES: tuple[str, ...] = auto_candidates()  # the registry entries marked auto_cpu
 # realtime.pipeline.inference scores a window (batch 1), then its three masked-modality variants (batch 3).
 LIVE_BATCHES: tuple[int, ...] = (1, 3)
 
@@ -50,10 +51,9 @@ class AutoChoice:
     measured_at: str = ""
 
 
-def _factories() -> dict[str, Callable[..., InferenceBackend]]:
-    from model.backends import BACKENDS
-
-    return {k: v for k, v in BACKENDS.items() if k != "auto"}
+def _buildable() -> set[str]:
+    """Registry names ``auto`` may choose among (every one but itself)."""
+    return set(BACKENDS) - {"auto"}
 
 
 def _build(name: str, loaded: LoadedCheckpoint) -> InferenceBackend:
@@ -89,7 +89,7 @@ def choose_cpu(
     budget_s: float = 1.0,
 ) -> tuple[AutoChoice, InferenceBackend]:
     """Pick (and build) the fastest CPU candidate, from the cache when it holds a choice for this setup."""
-    unknown = [c for c in candidates if c.split(":")[0] not in _factories()]
+    unknown = [c for c in candidates if c.split(":")[0] not in _buildable()]
     if unknown or not candidates:
         raise ConfigError(f"auto: unknown candidate backend(s) {unknown or '(none given)'}")
     path = _choice_path(loaded, candidates, batches, steps)

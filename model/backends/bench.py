@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from model.backends import create_backend, parse_backend
+from model.backends import bench_specs, create_backend, parse_backend
 from model.backends.base import InferenceBackend
 from model.backends.cache import machine_info
 from model.backends.inputs import LIVE_STEPS, live_like_inputs
@@ -46,7 +46,7 @@ from model.peers.mult import MulTConfig, MulTPeer
 
 log = logging.getLogger(__name__)
 
-CPU_BACKENDS: tuple[str, ...] = ("eager", "eager:bf16", "compile", "compile:bf16", "onnx")
+CPU_BACKENDS: tuple[str, ...] = bench_specs()  # from the registry (``BackendEntry.bench``)
 
 
 @dataclass
@@ -82,7 +82,7 @@ def expand_backends(names: list[str]) -> list[str]:
         if name == "all":
             cands = [b for b in CPU_BACKENDS if not b.endswith(":bf16") or cpu_supports_bf16()]
             if tensorrt_status().ok:
-                cands += ["tensorrt:fp16", "tensorrt:int8"]
+                cands += [b for b in bench_specs(gpu=True) if b not in CPU_BACKENDS]
         else:
             parse_backend(name)
             cands = [name]

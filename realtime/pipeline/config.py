@@ -61,13 +61,14 @@ class MonitorConfig:
 
 
 def check_backend_spec(spec: str, where: str) -> None:
-    """``name`` or ``name:precision`` with the name in the backend registry and a known precision."""
-    from model.backends import BACKENDS
-    from model.backends.precision import PRECISIONS
+    """``name`` or ``name:precision``: a name in the backend registry with a precision it supports (the
+    registry's own ``parse_backend``, so the config accepts exactly what ``create_backend`` accepts)."""
+    from model.backends import backend_names, parse_backend
 
-    name, sep, precision = spec.strip().partition(":")
-    if name not in BACKENDS or (sep and precision not in PRECISIONS):
+    try:
+        parse_backend(spec)
+    except ConfigError as exc:
         raise ConfigError(
-            f"{where} must be one of {', '.join(sorted(BACKENDS))}, optionally with :precision "
-            f"({', '.join(PRECISIONS)}), e.g. compile:bf16; got {spec!r}"
-        )
+            f"{where} must be one of {', '.join(backend_names())}, optionally with :precision "
+            f"(e.g. compile:bf16); got {spec!r}: {exc}"
+        ) from None
