@@ -25,7 +25,7 @@ from model.backends.precision import TOLERANCES
 from model.backends.probe import modelopt_status, tensorrt_status
 from model.checkpoint import load_checkpoint, save_checkpoint
 from model.config import ModelConfig
-from model.errors import BackendUnavailable, CheckpointError, ExportError
+from model.errors import BackendUnavailable, CheckpointError, ConfigError, ExportError
 from model.evaluate import TaskInfo
 from model.featureset import LIVE_V1
 from model.mmcl import MMCL
@@ -214,3 +214,40 @@ def test_modelopt_ptq_engine_matches_fp32(quantised, tmp_path: Path, target: str
     fresh = live_windows(8, seed=3, dims=LIVE_FEATURE_SET.dims)
     ref = eager_reference(loaded.model, fresh)
     assert np.abs(backend.run(fresh) - ref).max() <= _bound(ref)
+
+
+def test_quantize_run_module_reports_progress_and_leaves_the_checkpoint_alone(quantised, tmp_path: Path) -> None:
+    """calibration.quantize_run without the CLI: the callbacks see each step, --no-record keeps the checkpoint's
+    record of the first run, and the command's printer words the result."""
+    from calibration.config import CalibrationConfig
+    from calibration.quantize_run import prepare_quantize, run_quantize
+    from mmcl.commands.calibrate_cmd import _print_quant_report
+    from model.checkpoint import read_checkpoint
+
+    tmp, ckpt, first_out, _report = quantised
+    before = read_checkpoint(ckpt)["extra"]["quantization"]["onnx-int8"]
+    job = prepare_quantize(ckpt, tmp / "calib", tmp_path / "again.onnx", "onnx-int8", CalibrationConfig(),
+                           batches=[1], budget_s=0.1, record=False)  # fmt: skip
+    assert job.describe().startswith("calibration: 48 of 48 windows from 3 shard(s)")
+    steps, batches, timed = [], [], []
+    run = run_quantize(job, on_step=steps.append, on_batch=lambda d, t: batches.append((d, t)),
+                       on_timed=lambda d, t: timed.append((d, t)))  # fmt: skip
+    assert "done" in steps and batches and batches[-1][0] == batches[-1][1] and timed == [(0, 1), (1, 1)]
+    assert run.report_path.is_file() and not run.recorded and run.labels == ("FP32 ONNX", "INT8 ONNX")
+    assert read_checkpoint(ckpt)["extra"]["quantization"]["onnx-int8"] == before  # still the first file
+    assert before["path"] == str(first_out.resolve())
+    _print_quant_report(run)
+    with pytest.raises(ConfigError, match="--target must be one of"):
+        prepare_quantize(ckpt, tmp / "calib", tmp_path / "x.onnx", "onnx-fp4", CalibrationConfig())
+
+
+def test_quantize_targets_are_met_or_missed_by_the_numbers() -> None:
+    from calibration.quantize_run import TARGET_SPEEDUP_B64, targets_met
+
+    report = {"speed": {"rows": [{"batch": 64, "speedup": TARGET_SPEEDUP_B64 - 0.01}, {"batch": 1, "speedup": 3.0}]},
+              "accuracy": {"delta": {"acc2_has0": -0.005, "acc": -0.02, "mae": 0.03}}}  # fmt: skip
+    got = targets_met(report)
+    assert {k: v["met"] for k, v in got.items()} == {
+        "speedup_b64": False, "acc2_has0_drop": True, "acc_drop": False, "mae_rise": False,
+    }  # fmt: skip
+    assert got["acc_drop"]["value"] == pytest.approx(0.02) and targets_met({}) == {}
