@@ -9,9 +9,16 @@ from model.errors import ConfigError
 from realtime.features.config import FeatureConfig
 
 
-def test_defaults_match_the_live_window() -> None:
+def test_the_default_window_is_the_one_the_assembler_and_the_backends_use() -> None:
+    """features.window_s × grid_hz is L everywhere: the live assembler, the backends' live-like inputs and
+    the window length a changed config gives."""
+    from model.backends.inputs import LIVE_STEPS
+    from realtime.pipeline.windows import WindowAssembler
+
     cfg = FeatureConfig()
-    assert cfg.grid_hz == 10.0 and cfg.window_s == 5.0 and cfg.window_steps == 50
+    assert cfg.window_steps == WindowAssembler(cfg.window_s, cfg.grid_hz).n_steps == LIVE_STEPS
+    short = FeatureConfig(window_s=3.0)
+    assert short.window_steps == WindowAssembler(short.window_s, short.grid_hz).n_steps == 30
 
 
 @pytest.mark.parametrize(
