@@ -318,7 +318,8 @@ class MicrophoneSource(AudioSource):
                     if self._callbacks > 1
                     else max(10.0, self.config.stall_timeout_s)
                 )
-                if stream.is_active() and silent_for < limit:
+                active = stream.is_active()
+                if active and silent_for < limit:
                     continue
                 if not self.config.reconnect:
                     raise DeviceError(
@@ -326,9 +327,10 @@ class MicrophoneSource(AudioSource):
                         f"delivering for {silent_for:.1f} s (reconnect is off)"
                     )
                 # say so before closing: closing a stalled stream can block until the device wakes up
-                self._set_status(
-                    SourceStatus.RECONNECTING, f"audio input stalled: no audio for {silent_for:.1f} s; reopening"
-                )
+                # an inactive stream is a device/server that went away ("lost", as _reconnect says next);
+                # an active one that delivers nothing is stalled
+                what = f"stalled: no audio for {silent_for:.1f} s" if active else "lost: the input stream stopped"
+                self._set_status(SourceStatus.RECONNECTING, f"audio input {what}; reopening")
                 _close(stream)
                 stream = None
                 pa.terminate()
