@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from calibration.confidence import conformal_half_width, conformal_rank, coverage
+from calibration.confidence import conformal_half_width, coverage
 from mmcl.recipes.compose import Sample, arousal_of
+from model.errors import DataFormatError
 
 log = logging.getLogger(__name__)
 LEVEL = 0.9
@@ -62,13 +63,13 @@ def fit_intervals(
     cal_v = np.concatenate([v for v, _ in cv_residuals]) if cv_residuals else np.zeros(0)
     cal_a = np.concatenate([a for _, a in cv_residuals]) if cv_residuals else np.zeros(0)
     created = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    need = next(n for n in range(1, 10_000) if conformal_rank(n, level) <= n)
     out: dict[str, Any] = {}
     for key, cal, test, what in (("interval", cal_v, test_residuals[0], "valence"),
                                  ("arousal_interval", cal_a, test_residuals[1], "arousal")):  # fmt: skip
-        if len(cal) >= need:
+        if not len(cal):
+            continue
+        try:
             out[key] = {**_record(cal, test, level, what), "created": created}
-        elif len(cal):
-            log.warning("no %s interval: %d out-of-fold residuals, a %.0f%% interval needs %d", what, len(cal),
-                        100 * level, need)
+        except DataFormatError as exc:  # too few residuals for a finite level-q
+            log.warning("no %s interval: %s", what, exc)
     return out
