@@ -31,12 +31,18 @@ version a checkpoint records).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from model.errors import CheckpointError, ConfigError
 
 MODALITIES: tuple[str, str, str] = ("vision", "audio", "text")
+
+
+def presence_key(present: Mapping[str, bool]) -> str:
+    """Which modalities a window has, as one key: ``"vision+audio+text"``, ``"text"``, … or ``"none"``."""
+    return "+".join(m for m in MODALITIES if present.get(m)) or "none"
 
 BLENDSHAPES: tuple[str, ...] = tuple(
     """_neutral browDownLeft browDownRight browInnerUp browOuterUpLeft browOuterUpRight cheekPuff

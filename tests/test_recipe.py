@@ -13,7 +13,7 @@ import pytest
 from mmcl.cli import main
 from mmcl.recipes.compose import MOUTH, Composer, Sample, face_window, speech_window, talking
 from mmcl.recipes.config import ComposeConfig, RecipeConfig, load_recipe_config
-from mmcl.recipes.cv import fold_of_items, late_fusion, linear_probe, window_metrics
+from mmcl.recipes.cv import fit_probe, fold_of_items, inner_holdout, late_fusion, linear_probe, window_metrics
 from mmcl.recipes.items import Item, empty_features, limit_per_split
 from mmcl.recipes.sources_text import clean_text, read_sentences, select_sentences, speak, text_groups
 from model.errors import ConfigError
@@ -127,6 +127,12 @@ def test_compose_kinds_agreeing_faces_and_determinism():
     assert all(np.array_equal(a.win.audio, b.win.audio) for a, b in zip(again, train, strict=True))
     valid = Composer(cfg, prior, 0, train=False).compose(items)
     assert Counter(s.kind for s in valid) == {"T": 3, "V": 2, "Va": 2, "F": 2}  # one of each, no pairing
+    more = ComposeConfig(smile_prob=1.0, talking_prob=0.0, voice_copies=2, tts_copies=3)
+    train3 = Composer(more, prior, 0, train=True).compose(items)
+    assert Counter(s.kind for s in train3)["T"] == 9 and len({s.id for s in train3}) == len(train3)
+    assert Counter(s.kind for s in Composer(more, prior, 0, train=False).compose(items))["T"] == 3
+    with pytest.raises(ConfigError, match="tts_copies"):
+        ComposeConfig(tts_copies=0)
 
 
 def test_voice_is_normalised_in_a_session_of_the_same_speaker():
@@ -197,6 +203,29 @@ def test_baselines_learn_a_planted_signal():
     for make in (linear_probe, late_fusion):
         pred = make(samples[:240])(samples[240:])
         assert np.mean(np.sign(pred) == np.sign([s.label for s in samples[240:]])) >= 0.9
+
+
+def test_probe_choice_uses_held_groups_and_finds_a_last_step_signal():
+    rng = np.random.default_rng(1)
+    cfg = ComposeConfig(talking_prob=0.0)
+    items = []
+    for i in range(800):  # 200 speakers × 4 clips; the label only in the last voice step's first column
+        it = _speech_item(f"v{i}", "voice", "dev", float(rng.choice([-2.0, 2.0])), 2.0, speaker=f"s{i // 4}")
+        it.ff.audio_x = rng.normal(0, 1, it.ff.audio_x.shape).astype(np.float32)
+        it.ff.audio_x[-1, 0] = 3.0 * it.label
+        it.ff.audio_raw = it.ff.audio_x.copy()  # what the speaker session normalises
+        items.append(it)
+    samples = [s for s in Composer(cfg, np.zeros(D["audio"]), 0, train=False).compose(items) if s.kind == "V"]
+    held = inner_holdout(samples)
+    by_group: dict[str, set[bool]] = {}
+    for s, h in zip(samples, held, strict=True):
+        by_group.setdefault(s.group, set()).add(bool(h))
+    assert all(len(v) == 1 for v in by_group.values())  # a speaker is held entirely or not at all
+    assert 0.15 < held.mean() < 0.35
+    train, new = samples[:640], samples[640:]  # speakers s0..s159 vs s160..s199
+    probe = fit_probe(train, np.asarray([s.label for s in train]), ["audio"])
+    assert probe.last  # the mean of 20 steps dilutes the one informative step; the choice sees that
+    assert np.mean(np.sign(probe.predict(new)) == np.sign([s.label for s in new])) >= 0.9
 
 
 def run_cli(argv, capsys):

@@ -193,7 +193,9 @@ class Composer:
                     win = self._maybe_talking(face_win[it.id]) if self.train else face_win[it.id]
                     add("F", it, win, f"#{c}")
         for it in voiced.values():
-            copies = cfg.voice_copies * (repeat if it.label > 0 else 1) if it.source == "voice" else 1
+            copies = {"voice": cfg.voice_copies * (repeat if it.label > 0 else 1), "text": cfg.tts_copies}.get(
+                it.source, 1
+            )
             if not self.train:
                 copies = 1
             alone = {"text": "T", "voice": "V", "pyaa": "P"}[it.source]

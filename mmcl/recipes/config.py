@@ -59,6 +59,7 @@ class TextSourceConfig:
     clean_max_dev: int = 0
     clean_max_test: int = 0
     clean_stride: int = 1  # then every n-th of those (halves the cost, keeps the sentences already cached)
+    clean_stride_test: int = 0  # the same for the final-test sentences (0: clean_stride)
     words_per_s: float = 2.6  # mean pace of the synthetic timing (seeded tempo ±20% per sentence)
     # spoken windows: eSpeak NG + the live faster-whisper (greedy), stratified by corpus and sign
     n_tts: int = 2000
@@ -74,8 +75,11 @@ class TextSourceConfig:
     asr_beam_size: int = 1  # the live streaming ASR decodes greedily (AsrConfig.beam_size = 1)
 
     def __post_init__(self) -> None:
-        if self.clean_max_dev < 0 or self.clean_max_test < 0 or self.clean_stride < 1:
-            raise ConfigError("text.clean_max_dev and text.clean_max_test must be >= 0 (0 = all sentences)")
+        if self.clean_max_dev < 0 or self.clean_max_test < 0 or self.clean_stride < 1 or self.clean_stride_test < 0:
+            raise ConfigError(
+                "text.clean_max_dev and text.clean_max_test must be >= 0 (0 = all sentences), text.clean_stride "
+                ">= 1 and text.clean_stride_test >= 0 (0 = clean_stride)"
+            )
         if self.n_tts < 0 or not 1 <= self.tts_min_words <= self.tts_max_words or self.clean_min_words < 1:
             raise ConfigError("text.n_tts must be >= 0 and 1 <= text.tts_min_words <= text.tts_max_words")
         if not 0 < self.rating_scale <= 1:
@@ -159,6 +163,7 @@ class ComposeConfig:
     max_tail_s: float = 1.0  # a short clip ends 0..max_tail_s before the window's end (live: just spoken)
     voice_copies: int = 2  # speech-only windows per RAVDESS clip (different offsets)
     voice_face_copies: int = 1
+    tts_copies: int = 1  # speech windows per spoken rated sentence (T; different offsets)
     text_face_copies: int = 1
     face_only_copies: int = 1  # windows per face variant with audio and text masked (a silent person)
     smile_min_label: float = 1.0  # a smiling face is paired only with speech labelled >= this
@@ -173,9 +178,9 @@ class ComposeConfig:
         if not 0.5 <= self.window_s <= 30 or not 0 <= self.max_tail_s < self.window_s:
             raise ConfigError("compose.window_s must be in 0.5..30 s and 0 <= compose.max_tail_s < window_s")
         counts = (self.voice_copies, self.voice_face_copies, self.text_face_copies, self.face_only_copies,
-                  self.max_priming_clips)  # fmt: skip
+                  self.max_priming_clips, self.tts_copies - 1)  # fmt: skip
         if min(counts) < 0 or not 0 <= self.smile_prob <= 1 or not 0 <= self.talking_prob <= 1:
-            raise ConfigError("compose counts must be >= 0 and compose.*_prob in [0, 1]")
+            raise ConfigError("compose counts must be >= 0 (tts_copies >= 1) and compose.*_prob in [0, 1]")
 
 
 @dataclass

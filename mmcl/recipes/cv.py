@@ -9,8 +9,10 @@
   (balanced valence polarity; happy vs sad/angry), the face alone (smiling vs neutral AUC), the words
   (sign accuracy, clean text and through TTS + ASR), and the MAE over every window.
 * Baselines on the same windows: ``linear`` — ridge regression on the pooled features of all modalities
-  (mean over each modality's observed steps, plus its presence); ``late`` — one ridge per modality on its
-  own pooled features, averaged over the modalities present in the window. Arousal (on the windows that have
+  (mean over each modality's observed steps, its last observed step, its presence); ``late`` — one ridge per
+  modality on its own pooled features, averaged over the modalities present in the window. Each ridge's
+  strength and whether it uses the last-step columns are chosen on a person-grouped inner holdout of its
+  training windows (``fit_probe``), never on the windows it is scored on. Arousal (on the windows that have
   a rating): the probe's ridge on all pooled features; late fusion's on the voice's pooled features.
 """
 
@@ -27,7 +29,7 @@ from mmcl.recipes.compose import Composer, Sample, arousal_of, kind_of, to_split
 from mmcl.recipes.config import RecipeConfig
 from mmcl.recipes.groups import assign_folds
 from mmcl.recipes.items import Item
-from model.baselines import pool_steps
+from model.baselines import ALPHAS, pool_steps
 from model.data.types import MultimodalData
 from model.featureset import LIVE_FEATURE_SET, MODALITIES
 
@@ -98,19 +100,22 @@ def window_metrics(pred: np.ndarray, samples: Sequence[Sample]) -> dict[str, flo
     return out
 
 
-def pooled(samples: Sequence[Sample], modalities: Sequence[str] = MODALITIES) -> np.ndarray:
+def pooled(samples: Sequence[Sample], modalities: Sequence[str] = MODALITIES, last: bool = True) -> np.ndarray:
     """(N, 2·Σ D_m + len(modalities)): per modality the mean of its observed steps, its last observed step
     (the latest phrase / voice / face: what MMCL's ``mean_last`` pooling sees), zeros when absent, and
-    presence. On the rated sentences the last step lifts a text-only logistic probe from 78.7% to 81.3%."""
+    presence; ``last=False`` leaves the last-step columns out. On the rated sentences the last step lifts a
+    text-only logistic probe from 78.7% to 81.3%; a ridge on all modalities can overfit those columns."""
     cols = []
     for m in modalities:
         x = np.stack([getattr(s.win, m) for s in samples])
         mask = np.stack([getattr(s.win, f"{m}_mask") for s in samples])
-        cols.append(pool_steps(x, mask))
+        p = pool_steps(x, mask)
+        d = x.shape[-1]
+        cols.append(p if last else np.concatenate([p[:, :d], p[:, 2 * d :]], axis=1))
     return np.concatenate(cols, axis=1)
 
 
-def _ridge(x: np.ndarray, y: np.ndarray, alpha: float = 10.0):
+def _ridge(x: np.ndarray, y: np.ndarray, alpha: float):
     from sklearn.linear_model import Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -118,20 +123,64 @@ def _ridge(x: np.ndarray, y: np.ndarray, alpha: float = 10.0):
     return make_pipeline(StandardScaler(), Ridge(alpha=alpha)).fit(x, y)
 
 
-def _with_arousal(valence: Predictor, train: Sequence[Sample], features) -> Predictor:
-    """``valence`` plus a ridge on ``features(samples)`` fitted to the rated arousal: (N, 2) predictions."""
+def inner_holdout(samples: Sequence[Sample], frac: float = 0.25, seed: int = 0) -> np.ndarray:
+    """(N,) bool: a person-grouped inner validation set — a seeded ``frac`` of each source's groups (every
+    window of a held group, none of the others); a source with one group is never held."""
+    keys = [(s.source, s.group) for s in samples]
+    held: set[tuple[str, str]] = set()
+    for source in sorted({k[0] for k in keys}):
+        groups = sorted({g for src, g in keys if src == source})
+        if len(groups) > 1:
+            n = max(1, round(frac * len(groups)))
+            pick = np.random.default_rng([seed, len(groups)]).permutation(len(groups))[:n]
+            held.update((source, groups[i]) for i in pick)
+    return np.asarray([k in held for k in keys], bool)
+
+
+@dataclasses.dataclass
+class Probe:
+    """A ridge on pooled features of ``modalities``; ``last`` and ``alpha`` as chosen by ``fit_probe``."""
+
+    fit: Any
+    modalities: tuple[str, ...]
+    last: bool
+    alpha: float
+
+    def predict(self, samples: Sequence[Sample]) -> np.ndarray:
+        return self.fit.predict(pooled(samples, self.modalities, self.last))
+
+
+def fit_probe(samples: Sequence[Sample], y: np.ndarray, modalities: Sequence[str] = MODALITIES) -> Probe:
+    """Ridge on pooled features; whether the last-step columns are used and the strength (``ALPHAS``) are
+    chosen by the MAE on a person-grouped inner holdout of ``samples`` (``inner_holdout``), then the model is
+    refitted on all of them. The windows it is scored on are never seen by the choice."""
+    y = np.asarray(y, np.float64)
+    held = inner_holdout(samples)
+    xs = {last: pooled(samples, modalities, last) for last in (False, True)}
+    best: tuple[float, bool, float] = (np.inf, True, 10.0)
+    if held.any() and (~held).any():
+        for last, x in xs.items():
+            for alpha in ALPHAS:
+                err = float(np.abs(_ridge(x[~held], y[~held], alpha).predict(x[held]) - y[held]).mean())
+                best = min(best, (err, last, alpha), key=lambda b: b[0])
+    _, last, alpha = best
+    return Probe(_ridge(xs[last], y, alpha), tuple(modalities), last, alpha)
+
+
+def _with_arousal(valence: Predictor, train: Sequence[Sample], modalities: Sequence[str]) -> Predictor:
+    """``valence`` plus a probe on ``modalities`` fitted to the rated arousal: (N, 2) predictions."""
     a = arousal_of(train)
     rated = [s for s, ok in zip(train, np.isfinite(a), strict=True) if ok]
     if len(rated) < 10:
         return valence
-    fit = _ridge(features(rated), a[np.isfinite(a)])
-    return lambda samples: np.stack([valence(samples), fit.predict(features(samples))], axis=1)
+    probe = fit_probe(rated, a[np.isfinite(a)], modalities)
+    return lambda samples: np.stack([valence(samples), probe.predict(samples)], axis=1)
 
 
 def linear_probe(train: Sequence[Sample]) -> Predictor:
-    y = np.asarray([s.label for s in train])
-    fit = _ridge(pooled(train), y)
-    return _with_arousal(lambda samples: fit.predict(pooled(samples)), train, pooled)
+    probe = fit_probe(train, np.asarray([s.label for s in train]))
+    log.info("linear probe: last step %s, alpha %g", probe.last, probe.alpha)
+    return _with_arousal(probe.predict, train, MODALITIES)
 
 
 def late_fusion(train: Sequence[Sample]) -> Predictor:
@@ -139,18 +188,18 @@ def late_fusion(train: Sequence[Sample]) -> Predictor:
     for m in MODALITIES:
         mine = [s for s in train if getattr(s.win, f"{m}_mask").any()]
         if mine:
-            fits[m] = _ridge(pooled(mine, [m]), np.asarray([s.label for s in mine]))
+            fits[m] = fit_probe(mine, np.asarray([s.label for s in mine]), [m])
 
     def predict(samples: list[Sample]) -> np.ndarray:
         total, count = np.zeros(len(samples)), np.zeros(len(samples))
         for m, fit in fits.items():
             present = np.asarray([getattr(s.win, f"{m}_mask").any() for s in samples])
             if present.any():
-                total[present] += fit.predict(pooled([s for s, p in zip(samples, present, strict=True) if p], [m]))
+                total[present] += fit.predict([s for s, p in zip(samples, present, strict=True) if p])
                 count[present] += 1
         return total / np.maximum(count, 1)
 
-    return _with_arousal(predict, train, lambda ss: pooled(ss, ["audio"]))  # arousal: the voice's own ridge
+    return _with_arousal(predict, train, ["audio"])  # arousal: the voice's own probe
 
 
 def as_data(train: Sequence[Sample], valid: Sequence[Sample]) -> MultimodalData:

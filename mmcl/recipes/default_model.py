@@ -87,7 +87,7 @@ def _fold(f: int) -> tuple[list[Sample], list[Sample]]:
     return _FOLDS[f]
 
 
-def _cv_job(job: tuple[int, int, int]) -> tuple[dict[str, dict[str, float]], tuple[np.ndarray, np.ndarray]]:
+def _cv_job(job: tuple[int, int, int]) -> tuple[dict[str, dict[str, float]], intervals.Residuals]:
     """One fold × candidate × seed (and the baselines with the fold's first job): (name → metrics, the
     candidate's out-of-fold residuals for the intervals)."""
     f, c, seed = job
@@ -110,9 +110,9 @@ def _cv_job(job: tuple[int, int, int]) -> tuple[dict[str, dict[str, float]], tup
 
 def run_cv(
     cfg: RecipeConfig, items: list[Item], prior: np.ndarray, jobs: int = 1
-) -> tuple[dict[str, Any], dict[str, list[tuple[np.ndarray, np.ndarray]]]]:
+) -> tuple[dict[str, Any], dict[str, list[intervals.Residuals]]]:
     """Every candidate and baseline on every fold: (name → per-fold metrics and their mean ± std, candidate
-    name → its out-of-fold residuals, one pair per fold and seed).
+    name → its out-of-fold residuals, one record per fold and seed).
 
     ``jobs`` > 1 runs that many trainings at once in forked workers (one torch thread each)."""
     import concurrent.futures
@@ -131,7 +131,7 @@ def run_cv(
         results = [_cv_job(w) for w in work]
     _FOLDS.clear()
     table: dict[str, list[dict[str, float]]] = {}
-    oof: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    oof: dict[str, list[intervals.Residuals]] = {}
     for (_f, c, _s), (res, resid) in zip(work, results, strict=True):
         for name, row in res.items():
             table.setdefault(name, []).append(row)

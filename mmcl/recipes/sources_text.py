@@ -156,10 +156,11 @@ def clean_text_items(
     everything = read_sentences(data_root)
     side = text_groups(everything, cfg, seed)  # over all documents: the same held-out set for every source
     sentences = [s for s in everything if len(s.text.split()) >= cfg.clean_min_words]
+    strides = {"dev": cfg.clean_stride, "test": cfg.clean_stride_test or cfg.clean_stride}
     for split, most in (("dev", cfg.clean_max_dev), ("test", cfg.clean_max_test)):
         if most:
             part = [s for s in sentences if side[s.document] == split]
-            picked = set(map(id, limit_per_split(part, lambda _, sp=split: sp, most)[:: cfg.clean_stride]))
+            picked = set(map(id, limit_per_split(part, lambda _, sp=split: sp, most)[:: strides[split]]))
             sentences = [s for s in sentences if side[s.document] != split or id(s) in picked]
     sentences = limit_per_split(sentences, lambda s: side[s.document], limit)
     items = []

@@ -14,7 +14,9 @@ Decoding (``TaskInfo``):
 
 Calibration (``calibration/``, all optional): a regression checkpoint with a fitted interval
 (``extra["calibration"]["interval"]``, split conformal) gives every prediction ``interval`` = its
-half-width q at ``interval_level`` (shown as ``ŷ ± q (90%)``); ``window_transform`` (a per-user baseline)
+half-width q at ``interval_level`` (shown as ``ŷ ± q (90%)``) — the width fitted for the window's presence
+pattern (which modalities it has: ``calibration.interval.by_presence``) when the checkpoint has one, else
+the pooled width; ``window_transform`` (a per-user baseline)
 maps each window's features before the model sees them, and ``window_recorder`` receives the features and
 masks exactly as the model receives them (``mmcl monitor --record-calib``).
 
@@ -43,7 +45,7 @@ import numpy as np
 from model.backends import ModelInputs
 from model.backends.base import InferenceBackend
 from model.evaluate import TaskInfo
-from model.featureset import MODALITIES
+from model.featureset import MODALITIES, presence_key
 from realtime.pipeline.windows import Window
 
 log = logging.getLogger(__name__)
@@ -122,6 +124,29 @@ def checkpoint_interval(extra: dict, key: str = "interval") -> tuple[float, floa
     if not ok or not (math.isfinite(q) and q >= 0 and 0 < level < 1):
         return None
     return float(q), float(level)
+
+
+def checkpoint_interval_by_presence(extra: dict, key: str = "interval") -> dict[str, float]:
+    """Half-widths fitted per presence pattern (``calibration[key]["by_presence"]``: ``model.featureset.
+    presence_key`` → record), where the checkpoint has them; a pattern not listed uses the pooled width."""
+    rec = (extra.get("calibration") or {}).get(key) if isinstance(extra.get("calibration"), dict) else None
+    table = rec.get("by_presence") if isinstance(rec, dict) else None
+    out: dict[str, float] = {}
+    for name, sub in (table or {}).items():
+        q = sub.get("half_width") if isinstance(sub, dict) else None
+        if isinstance(q, (int, float)) and math.isfinite(q) and q >= 0:
+            out[str(name)] = float(q)
+    return out
+
+
+def checkpoint_interval_options(extra: dict) -> dict[str, object]:
+    """The InferenceEngine keywords for every interval a checkpoint carries (pooled and per presence)."""
+    return {
+        "interval": checkpoint_interval(extra),
+        "arousal_interval": checkpoint_arousal_interval(extra),
+        "interval_by_presence": checkpoint_interval_by_presence(extra),
+        "arousal_interval_by_presence": checkpoint_interval_by_presence(extra, "arousal_interval"),
+    }
 
 
 def masked_variants(inputs: ModelInputs) -> ModelInputs:
@@ -215,6 +240,8 @@ class InferenceEngine:
         temperature: float = 1.0,
         interval: tuple[float, float] | None = None,
         arousal_interval: float | None = None,
+        interval_by_presence: dict[str, float] | None = None,
+        arousal_interval_by_presence: dict[str, float] | None = None,
         window_transform: WindowTransform | None = None,
         window_recorder: WindowRecorder | None = None,
         feature_set: str | None = None,
@@ -226,6 +253,9 @@ class InferenceEngine:
         self.interval = interval if task.task == "regression" else None
         self.has_arousal = task.task == "regression" and task.arousal
         self.arousal_interval = arousal_interval if self.has_arousal else None
+        # per presence pattern (model.featureset.presence_key), used only beside a pooled interval
+        self.interval_by_presence = dict(interval_by_presence or {}) if self.interval is not None else {}
+        self.arousal_by_presence = dict(arousal_interval_by_presence or {}) if self.arousal_interval is not None else {}
         self.window_transform = window_transform
         self.window_recorder = window_recorder
         self.contributions = contributions
@@ -263,12 +293,15 @@ class InferenceEngine:
         score, value, probs, label = self.decoder.decode(raw[0])
         trend = self._smooth(score, window.t_end)
         half, level = self.interval if self.interval is not None else (None, None)
+        key = presence_key(window.present)
+        half = self.interval_by_presence.get(key, half)
+        a_half = self.arousal_by_presence.get(key, self.arousal_interval)
         return Prediction(
             window=window.index, t_end=window.t_end, score=score, trend=trend, value=value, probs=probs,
             label=label, contributions={}, raw=tuple(float(x) for x in raw[0]), interval=half,
             interval_level=level, calibrated=self.decoder.classification and self.decoder.temperature != 1.0,
             arousal=float(raw[0, 1]) if self.has_arousal and raw.shape[1] > 1 else None,
-            arousal_interval=self.arousal_interval,
+            arousal_interval=a_half,
         )  # fmt: skip
 
     def attribute(self, window: Window, prediction: Prediction) -> Prediction:

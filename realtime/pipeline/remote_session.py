@@ -28,7 +28,7 @@ from model.checkpoint import LoadedCheckpoint, load_checkpoint
 from model.errors import CheckpointError, MmclError
 from model.evaluate import TaskInfo
 from model.featureset import FeatureSet, live_feature_set, live_version_of
-from realtime.pipeline.inference import checkpoint_arousal_interval, checkpoint_interval, checkpoint_temperature
+from realtime.pipeline.inference import checkpoint_interval_options, checkpoint_temperature
 from realtime.pipeline.remote import RemoteBackend, RemoteConfig, RemoteEngine, ServerClient, ServerUnavailable
 from realtime.pipeline.session import limit_blas_threads, resolve_checkpoint
 
@@ -114,23 +114,21 @@ def connect_remote_engine(
     local: InferenceBackend | None = None
     if loaded is not None:
         local = create_backend(app.monitor.backend, loaded)
-        task, temperature, interval = (
-            loaded.task,
-            checkpoint_temperature(loaded.extra),
-            checkpoint_interval(loaded.extra),
-        )
-        arousal_half = checkpoint_arousal_interval(loaded.extra)
+        task, temperature = loaded.task, checkpoint_temperature(loaded.extra)
+        intervals = checkpoint_interval_options(loaded.extra)
         notes.append(f"local fallback: {loaded.path.name if loaded.path else 'model'} on {local.describe()}")
     else:
         assert info is not None
         task = TaskInfo.from_dict(info["task"])
         temperature = float(info.get("temperature") or 1.0)
-        interval = tuple(info["interval"]) if info.get("interval") else None  # type: ignore[assignment]
-        arousal_half = float(info["arousal_interval"][0]) if info.get("arousal_interval") else None
+        intervals = {  # the server reports the pooled widths only
+            "interval": tuple(info["interval"]) if info.get("interval") else None,
+            "arousal_interval": float(info["arousal_interval"][0]) if info.get("arousal_interval") else None,
+        }
     backend = RemoteBackend(remote, fs, task.to_dict(), local, verified=info is not None, client=client)
     engine = RemoteEngine(
         backend, task, contributions=app.monitor.contributions, ema_tau_s=app.monitor.ema_tau_s,
-        temperature=temperature, interval=interval, arousal_interval=arousal_half, feature_set=fs.version,
+        temperature=temperature, **intervals, feature_set=fs.version,
         **(engine_options(loaded) if engine_options is not None and loaded is not None else {}),
     )  # fmt: skip
     name = str(info.get("model", "")) if info is not None else (loaded.path.name if loaded and loaded.path else "")

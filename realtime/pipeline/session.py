@@ -20,8 +20,7 @@ from realtime.clock import Clock
 from realtime.pipeline.eventlog import EventLog
 from realtime.pipeline.inference import (
     InferenceEngine,
-    checkpoint_arousal_interval,
-    checkpoint_interval,
+    checkpoint_interval_options,
     checkpoint_temperature,
 )
 from realtime.pipeline.pipeline import Pipeline
@@ -134,8 +133,7 @@ def load_engine(
     backend = create_backend(mon.backend, loaded)
     engine = InferenceEngine(
         backend, loaded.task, contributions=mon.contributions, ema_tau_s=mon.ema_tau_s,
-        temperature=checkpoint_temperature(loaded.extra), interval=checkpoint_interval(loaded.extra),
-        arousal_interval=checkpoint_arousal_interval(loaded.extra),
+        temperature=checkpoint_temperature(loaded.extra), **checkpoint_interval_options(loaded.extra),
         feature_set=live.version, **(engine_options(loaded) if engine_options is not None else {}),
     )  # fmt: skip
     return engine, path
