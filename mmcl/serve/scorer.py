@@ -23,7 +23,12 @@ from model.backends.cache import model_digest
 from model.backends.inputs import live_like_inputs
 from model.checkpoint import LoadedCheckpoint, load_checkpoint
 from model.featureset import MODALITIES
-from realtime.pipeline.inference import checkpoint_interval, checkpoint_temperature, masked_variants
+from realtime.pipeline.inference import (
+    checkpoint_interval,
+    checkpoint_interval_by_presence,
+    checkpoint_temperature,
+    masked_variants,
+)
 from realtime.pipeline.wire import FeatureSetMismatch, WindowRequest
 
 log = logging.getLogger(__name__)
@@ -76,6 +81,8 @@ class BatchScorer:
             "temperature": checkpoint_temperature(self.loaded.extra),
             "interval": list(interval) if interval is not None else None,
             "arousal_interval": list(a_interval) if a_interval is not None else None,
+            "interval_by_presence": checkpoint_interval_by_presence(self.loaded.extra),
+            "arousal_interval_by_presence": checkpoint_interval_by_presence(self.loaded.extra, "arousal_interval"),
             "max_steps": int(self.loaded.model_cfg.max_steps),
             "model_digest": self.digest,
             "model": self.loaded.path.name if self.loaded.path is not None else "",

@@ -121,9 +121,11 @@ def connect_remote_engine(
         assert info is not None
         task = TaskInfo.from_dict(info["task"])
         temperature = float(info.get("temperature") or 1.0)
-        intervals = {  # the server reports the pooled widths only
+        intervals = {
             "interval": tuple(info["interval"]) if info.get("interval") else None,
             "arousal_interval": float(info["arousal_interval"][0]) if info.get("arousal_interval") else None,
+            "interval_by_presence": dict(info.get("interval_by_presence") or {}),  # older servers: pooled only
+            "arousal_interval_by_presence": dict(info.get("arousal_interval_by_presence") or {}),
         }
     backend = RemoteBackend(remote, fs, task.to_dict(), local, verified=info is not None, client=client)
     engine = RemoteEngine(
