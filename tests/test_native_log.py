@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 
+import numpy as np
+
 from realtime.native_log import native_level, native_stderr_to_log
 
 GLOG = "W0000 00:00:1796408398.744030    5234 face_landmarker_graph.cc:181] Sets FaceBlendshapesGraph acceleration"
@@ -33,3 +35,16 @@ def test_fd2_output_is_routed(capfd, caplog) -> None:
     with native_stderr_to_log():
         os.write(2, f"{GLOG}\n".encode())
     assert "face_landmarker_graph" in capfd.readouterr().err and not caplog.records
+
+
+def test_offline_extraction_keeps_mediapipe_lines_off_the_screen(capfd, caplog) -> None:
+    from realtime.features.extract import OfflineExtractor
+
+    caplog.set_level(logging.INFO, logger="realtime.native")
+    ex = OfflineExtractor()
+    try:
+        ex.face.process(np.zeros((120, 160, 3), np.uint8), 0.0)  # loads the landmarker and runs it once
+    finally:
+        ex.close()
+    err = capfd.readouterr().err
+    assert not [line for line in err.splitlines() if native_level(line) is not None], err

@@ -32,6 +32,7 @@ from realtime.features.media import iter_frames, probe, read_audio
 from realtime.features.text import TEXT_DIM, WordTextTrack, text_arrays, text_embedder_for
 from realtime.features.transcribe import load_whisper, transcribe_samples
 from realtime.features.vision import FaceFeatureExtractor
+from realtime.native_log import native_stderr_to_log
 from realtime.types import AudioChunk, Word
 
 log = logging.getLogger(__name__)
@@ -158,16 +159,18 @@ class OfflineExtractor:
     @property
     def face(self) -> FaceFeatureExtractor:
         if self._face is None:
-            self._face = FaceFeatureExtractor(self.config)
+            with native_stderr_to_log():  # MediaPipe/TFLite C++ log lines: into logging (-v shows them)
+                self._face = FaceFeatureExtractor(self.config)
         return self._face
 
     @property
     def embedder(self) -> Any:
         if self._embedder is None:
-            self._embedder = text_embedder_for(
-                self.config.feature_set, self.config.text_cache_size, self.config.text_batch_size,
-                threads=self.config.text_threads,
-            )
+            with native_stderr_to_log():
+                self._embedder = text_embedder_for(
+                    self.config.feature_set, self.config.text_cache_size, self.config.text_batch_size,
+                    threads=self.config.text_threads,
+                )
         return self._embedder
 
     @property
@@ -176,7 +179,8 @@ class OfflineExtractor:
         if self._voice is None:
             from realtime.features.voice import voice_extractor_for
 
-            self._voice = voice_extractor_for(self.config, prior=self.voice_prior)
+            with native_stderr_to_log():
+                self._voice = voice_extractor_for(self.config, prior=self.voice_prior)
         return self._voice
 
     def close(self) -> None:
