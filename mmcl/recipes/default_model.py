@@ -62,6 +62,7 @@ class RecipeResult:
     media: dict[str, Any]
     sizes: dict[str, dict[str, int]]
     seconds: dict[str, float] = field(default_factory=dict)
+    intervals: dict[str, Any] = field(default_factory=dict)  # the checkpoint's calibration record
     installed: Path | None = None
 
 
@@ -249,7 +250,7 @@ def run_recipe(
     result = RecipeResult(
         checkpoint=path, parameters=res.parameters, size_bytes=path.stat().st_size,
         chosen={"candidate": chosen, "reason": reason}, cv=table, final_test=tested, media=media,
-        sizes=built.sizes(), seconds={k: round(v, 1) for k, v in seconds.items()},
+        sizes=built.sizes(), seconds={k: round(v, 1) for k, v in seconds.items()}, intervals=calib,
     )  # fmt: skip
     summary = {k: v for k, v in result.__dict__.items() if k not in ("checkpoint", "installed")}
     (out / "recipe_result.json").write_text(json.dumps(to_dict(summary), indent=2, default=str) + "\n")

@@ -18,6 +18,9 @@ COLUMNS = (
 )
 
 
+NAMES = {"vision": "face", "audio": "voice", "text": "words"}  # presence keys as the dashboard names them
+
+
 def _v(v: Any, pct: bool) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
@@ -51,6 +54,22 @@ def summary_table(result: Any) -> str:
     return test_table(result.final_test)
 
 
+def intervals_table(calib: dict[str, Any]) -> str:
+    """The 90% widths: pooled and per presence pattern, with their final-test coverage."""
+    rows = []
+    for key, what in (("interval", "valence"), ("arousal_interval", "arousal")):
+        rec = calib.get(key)
+        if not rec:
+            continue
+        for name, r in [("all windows", rec), *sorted((rec.get("by_presence") or {}).items())]:
+            name = " + ".join(NAMES.get(m, m) for m in name.split("+")) if name != "all windows" else name
+            cov = r.get("test_coverage")
+            rows.append([what, name, f"± {r['half_width']:.2f}", r.get("n_valid", "–"),
+                         _v(cov, True) if cov is not None else "–", r.get("n_test", "–")])  # fmt: skip
+    return _table(["output", "windows with", "90% half-width", "CV residuals", "final-test coverage", "test windows"],
+                  rows)  # fmt: skip
+
+
 def render_report(result: Any, cfg: RecipeConfig) -> str:
     out = ["# Default model: recipe report\n"]
     out.append(f"Feature set live-v2; {cfg.protocol.folds}-fold person-grouped CV over the development groups, "
@@ -63,6 +82,9 @@ def render_report(result: Any, cfg: RecipeConfig) -> str:
     out.append(f"\nChosen: {result.chosen['reason']}.\n")
     out.append("\n## Final test (held-out groups, scored once after every choice)\n")
     out.append(test_table(result.final_test))
+    if getattr(result, "intervals", None):
+        out.append("\n## Intervals (split conformal on the chosen candidate's out-of-fold CV residuals)\n")
+        out.append(intervals_table(result.intervals))
     if result.media:
         out.append("\n## CREMA-D (one actor, six emotions; evaluation only): mean prediction per emotion\n")
         emotions = sorted(result.media.get("all", {}))
