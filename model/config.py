@@ -9,7 +9,7 @@ from model.errors import ConfigError
 
 Task = Literal["regression", "classification"]
 Ablation = Literal["none", "no_csd", "no_self_attn", "no_cross_attn"]
-CsdVariant = Literal["paper", "reference"]
+CsdVariant = Literal["paper", "reference", "step"]
 Pooling = Literal["mean", "mean_last", "attention"]
 CsdAlone = Literal["specific", "identity"]
 DataFormat = Literal["mmsa", "mult-iemocap", "cmdc", "auto"]

@@ -88,3 +88,19 @@ def test_padded_steps_get_zero_and_all_missing_is_finite():
         none = torch.zeros(1, 2, dtype=torch.bool)
         c, s = common_specific(torch.zeros_like(ZM), [ZP, ZQ], none, [ALL, ALL], variant)
         assert torch.isfinite(c).all() and torch.isfinite(s).all() and c.abs().sum() == 0
+
+
+def test_step_variant_gates_each_step_by_its_mean_similarity_to_each_partner():
+    common, specific = common_specific(ZM, [ZP, ZQ], ALL, [ALL, ALL], "step")
+    # step 0: mean Sim_mp row = (1 + R)/2, mean Sim_mq row = 1/2 → g = 1/2; step 1: R/2 vs 1/2 → g = R/2
+    assert torch.allclose(common[0], torch.tensor([[0.5, 0.0], [0.0, R / 2]]), atol=1e-6)
+    assert torch.allclose(specific[0], torch.tensor([[0.5, 0.0], [0.0, 1 - R / 2]]), atol=1e-6)
+    assert torch.allclose(common + specific, ZM)  # every step keeps its own features, nothing is mixed
+    first = torch.tensor([[True, False]])
+    common, _ = common_specific(ZM, [ZP, ZQ], ALL, [first, ALL], "step")  # p's step 1 not real
+    assert torch.allclose(common[0], torch.tensor([[0.5, 0.0], [0.0, 0.0]]), atol=1e-6)  # min(1, ½), min(0, ½)
+    none = torch.zeros(1, 2, dtype=torch.bool)
+    common, specific = common_specific(ZM, [ZP, ZQ], ALL, [none, none], "step", alone="identity")
+    assert torch.equal(common, ZM) and torch.equal(specific, ZM)  # alone: not decoupled
+    common, specific = common_specific(ZM, [ZP, ZQ], ALL, [none, none], "step")
+    assert torch.equal(common, torch.zeros_like(ZM)) and torch.equal(specific, ZM)  # as written: all specific

@@ -60,7 +60,7 @@ def predict_samples(model, items, recipe, kind: str) -> tuple[np.ndarray, list]:
 def test_shipped_checkpoint_loads_for_the_live_feature_set(shipped):
     assert shipped.feature_set.ident == LIVE_FEATURE_SET.ident == "mmcl-live@live-v2"
     assert shipped.model_cfg.input_dims == LIVE_FEATURE_SET.dims
-    assert shipped.model_cfg.csd in ("paper", "reference") or shipped.model_cfg.ablation == "no_csd"
+    assert shipped.model_cfg.csd in ("paper", "reference", "step") or shipped.model_cfg.ablation == "no_csd"
     assert shipped.task.task == "regression"
     assert count_parameters(shipped.model) == shipped.metrics["parameters"]
     assert shipped.config["recipe"]["compose"]["window_s"] == 5.0

@@ -221,6 +221,22 @@ def run_recipe(
     chosen, reason = choose(table, cfg.protocol.candidates)
     seconds["cv"] = time.perf_counter() - t1
     log.info("chosen: %s", reason)
+    return finish_recipe(cfg, out, built, table, oof, (chosen, reason), seconds=seconds, training=training,
+                         media_eval=media_eval, install=install)  # fmt: skip
+
+
+def finish_recipe(
+    cfg: RecipeConfig, out: Path, built: BuiltItems, table: dict[str, Any],
+    oof: dict[str, list[intervals.Residuals]], choice: tuple[dict[str, Any], str], *,
+    seconds: dict[str, float] | None = None, training=None, media_eval: bool = True, install: bool = False,
+) -> RecipeResult:  # fmt: skip
+    """After the CV and the choice: the final model on every development group, the final test (once), the
+    intervals from the chosen candidate's out-of-fold residuals, the checkpoint and the report."""
+    chosen, reason = choice
+    seconds = dict(seconds or {})
+    training = training or _no_progress
+    prior = load_prior(dim=LIVE_FEATURE_SET.dims["audio"])
+    items = _training_items(built)
     # the final model: every development group; then the final test, once
     dev = Composer(cfg.compose, prior, [cfg.seed, 99], train=True).compose([i for i in items if i.split == "dev"])
     test = Composer(cfg.compose, prior, [cfg.seed, 99], train=False).compose([i for i in items if i.split == "test"])
