@@ -209,7 +209,6 @@ def run_recipe(
 ) -> RecipeResult:  # fmt: skip
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    training = training or _no_progress
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
     built = build_items(cfg, progress, with_eval=media_eval)
