@@ -113,10 +113,15 @@ def checkpoint_arousal_interval(extra: dict) -> float | None:
     return rec[0] if rec is not None else None
 
 
+def _calibration_record(extra: dict, key: str) -> object:
+    calib = extra.get("calibration")
+    return calib.get(key) if isinstance(calib, dict) else None
+
+
 def checkpoint_interval(extra: dict, key: str = "interval") -> tuple[float, float] | None:
     """(half-width, level) of a fitted regression interval in ``checkpoint.extra["calibration"][key]``
     (``interval``: the valence; ``arousal_interval``: the arousal output)."""
-    rec = (extra.get("calibration") or {}).get(key) if isinstance(extra.get("calibration"), dict) else None
+    rec = _calibration_record(extra, key)
     if not isinstance(rec, dict):
         return None
     q, level = rec.get("half_width"), rec.get("level")
@@ -129,7 +134,7 @@ def checkpoint_interval(extra: dict, key: str = "interval") -> tuple[float, floa
 def checkpoint_interval_by_presence(extra: dict, key: str = "interval") -> dict[str, float]:
     """Half-widths fitted per presence pattern (``calibration[key]["by_presence"]``: ``model.featureset.
     presence_key`` → record), where the checkpoint has them; a pattern not listed uses the pooled width."""
-    rec = (extra.get("calibration") or {}).get(key) if isinstance(extra.get("calibration"), dict) else None
+    rec = _calibration_record(extra, key)
     table = rec.get("by_presence") if isinstance(rec, dict) else None
     out: dict[str, float] = {}
     for name, sub in (table or {}).items():
