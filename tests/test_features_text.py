@@ -9,10 +9,13 @@ from realtime.features.grid import to_grid
 from realtime.features.text import (
     PHRASE_MAX_SECONDS,
     PHRASE_MAX_WORDS,
+    PHRASE_SENTENCE,
+    PHRASE_WINDOW,
     TEXT_DIM,
     TextEmbedder,
     WordTextTrack,
     phrase_of,
+    phrase_rule_for,
     text_arrays,
 )
 from realtime.features.transcribe import load_whisper, transcribe_samples, word_error_rate
@@ -94,6 +97,52 @@ def test_phrase_looks_back_at_most_n_words_and_s_seconds() -> None:
     far = [_w("old", 0.0, 0.5), _w("new", PHRASE_MAX_SECONDS + 1.0, PHRASE_MAX_SECONDS + 1.4)]
     assert phrase_of(far[:1], far[1]) == "new"
 
+
+
+def test_v3_phrase_is_the_sentence_so_far() -> None:
+    """live-v3: the context starts after the last sentence end or ≥ 2 s pause, up to 32 words / 15 s;
+    v1/v2 keep their 12-word window over the same words."""
+    assert phrase_rule_for("live-v3") is PHRASE_SENTENCE and phrase_rule_for("mmcl-live@live-v2") is PHRASE_WINDOW
+    text = 'This is awful, I hate waiting in the rain. But "today" was a really wonderful day for all of us here'
+    words = [_w(t, 0.35 * i, 0.35 * i + 0.3) for i, t in enumerate(text.split())]
+    last = len(words) - 1
+    second = 'But "today" was a really wonderful day for all of us here'
+    assert phrase_of(words[:last], words[last], PHRASE_SENTENCE) == second
+    assert phrase_of(words[:last], words[last]).split() == text.split()[-PHRASE_MAX_WORDS:]
+    assert phrase_of(words[:9], words[9], PHRASE_SENTENCE) == "But"  # the word after "rain."
+    assert phrase_of(words[:8], words[8], PHRASE_SENTENCE) == "This is awful, I hate waiting in the rain."
+    closers = [_w("(it's over!)", 0.0, 0.3), _w("next", 0.4, 0.6)]
+    assert phrase_of(closers[:1], closers[1], PHRASE_SENTENCE) == "next"
+    paused = [_w("before", 0.0, 0.4), _w("after", 2.4, 2.8), _w("more", 4.3, 4.6)]
+    assert phrase_of(paused[:1], paused[1], PHRASE_SENTENCE) == "after"  # a 2.0 s pause ends the context
+    assert phrase_of(paused[:2], paused[2], PHRASE_SENTENCE) == "after more"  # 1.5 s does not
+    long = [_w(f"w{i}", 0.3 * i, 0.3 * i + 0.2) for i in range(45)]
+    assert phrase_of(long[:44], long[44], PHRASE_SENTENCE).split() == [f"w{i}" for i in range(13, 45)]
+    slow = [_w(f"s{i}", 1.0 * i, 1.0 * i + 0.5) for i in range(20)]  # 1 word/s: the 15 s limit binds first
+    assert phrase_of(slow[:19], slow[19], PHRASE_SENTENCE).split() == [f"s{i}" for i in range(5, 20)]
+
+
+def test_track_uses_its_rule_for_history_and_phrases() -> None:
+    class Echo:
+        dim = 1
+
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def embed(self, texts):
+            self.seen.extend(texts)
+            return np.zeros((len(texts), 1), np.float32)
+
+    words = [_w(f"w{i}", 0.3 * i, 0.3 * i + 0.2) for i in range(30)]
+    v3, v2 = Echo(), Echo()
+    WordTextTrack(v3, PHRASE_SENTENCE).add(words)
+    WordTextTrack(v2).add(words)
+    assert v3.seen[-1].split() == [f"w{i}" for i in range(30)]
+    assert v2.seen[-1].split() == [f"w{i}" for i in range(30 - PHRASE_MAX_WORDS, 30)]
+    track = WordTextTrack(Echo(), PHRASE_SENTENCE)
+    track.remember(words[:20])  # offline: context without embedding
+    track.add(words[20:21])
+    assert track.embedder.seen == [" ".join(f"w{i}" for i in range(21))]
 
 def test_words_are_placed_on_the_steps_they_span_and_pauses_are_masked(embedder, jfk_words) -> None:
     samples = WordTextTrack(embedder).add(jfk_words)

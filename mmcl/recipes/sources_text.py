@@ -38,7 +38,7 @@ from mmcl.recipes.items import Item, ItemCache, Progress, empty_features, limit_
 from model.errors import DataFormatError, ModelAssetError
 from realtime.features.config import AUDIO_SAMPLE_RATE, FeatureConfig
 from realtime.features.extract import OfflineExtractor
-from realtime.features.text import WordTextTrack, text_arrays
+from realtime.features.text import text_arrays
 from realtime.features.transcribe import load_whisper, transcribe_samples
 from realtime.types import Word
 
@@ -136,7 +136,7 @@ def clean_text_features(
 ):  # -> FileFeatures
     words = synthetic_words(s.text, cfg.words_per_s, [seed, int.from_bytes(s.key.encode()[-8:], "little")])
     duration = words[-1].end if words else 0.0
-    track = WordTextTrack(ex.embedder)
+    track = ex.text_track()
     samples = []
     for w in words:  # in order, so every phrase sees the words before it; only late words are embedded
         if w.end > duration - horizon_s:

@@ -29,7 +29,7 @@ from model.errors import DataFormatError
 from realtime.features.config import FeatureConfig
 from realtime.features.grid import to_grid
 from realtime.features.media import iter_frames, probe, read_audio
-from realtime.features.text import TEXT_DIM, WordTextTrack, text_arrays, text_embedder_for
+from realtime.features.text import TEXT_DIM, WordTextTrack, phrase_rule_for, text_arrays, text_embedder_for
 from realtime.features.transcribe import load_whisper, transcribe_samples
 from realtime.features.vision import FaceFeatureExtractor
 from realtime.native_log import native_stderr_to_log
@@ -183,6 +183,10 @@ class OfflineExtractor:
                 self._voice = voice_extractor_for(self.config, prior=self.voice_prior)
         return self._voice
 
+    def text_track(self) -> WordTextTrack:
+        """A fresh word track with the feature set's embedder and phrase rule (one per recording)."""
+        return WordTextTrack(self.embedder, phrase_rule_for(self.config.feature_set))
+
     def close(self) -> None:
         if self._face is not None:
             self._face.close()
@@ -222,7 +226,7 @@ class OfflineExtractor:
 
     def text_samples(self, words: list[Word]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(starts, ends, values) of the words' phrase embeddings."""
-        starts, ends, values, _ = text_arrays(WordTextTrack(self.embedder).add(words), self.dims["text"])
+        starts, ends, values, _ = text_arrays(self.text_track().add(words), self.dims["text"])
         return starts, ends, values
 
     def file_features(

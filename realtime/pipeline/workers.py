@@ -33,7 +33,7 @@ from typing import Any, Generic, TypeVar
 from realtime.clock import Clock
 from realtime.features.audio import AudioStep
 from realtime.features.config import FeatureConfig
-from realtime.features.text import TextSample, WordTextTrack, text_embedder_for
+from realtime.features.text import TextSample, WordTextTrack, phrase_rule_for, text_embedder_for
 from realtime.features.vision import FaceFeatureExtractor, VisionSample
 from realtime.pipeline.latency import LatencyTracker
 from realtime.pipeline.windows import AUDIO_STEP_HALF_S
@@ -321,7 +321,7 @@ class TextWorker(FeatureWorker):
         self.words = 0
 
     def _load(self) -> None:
-        self._track = WordTextTrack(self._factory())
+        self._track = WordTextTrack(self._factory(), phrase_rule_for(self.config.feature_set))
         _, self._cursor = self.asr.words_since(10**12)  # start after what the ASR already holds
 
     def is_idle(self) -> bool:
