@@ -158,13 +158,13 @@ def test_baseline_file_round_trip_and_checks(tmp_path: Path) -> None:
     )
     path = save_baseline(tmp_path / "user.yaml", base)
     raw = yaml.safe_load(path.read_text())
-    assert raw["feature_set"] == {"name": "mmcl-live", "version": "live-v2"}
+    assert raw["feature_set"] == {"name": "mmcl-live", "version": FS.version}
     assert raw["vision"]["count"] == 30 and set(raw["audio"]["columns"]) == set(A)
     back = load_baseline(path, FS)
     np.testing.assert_allclose(back.stats["vision"].mean, base.stats["vision"].mean)
     np.testing.assert_allclose(back.stats["audio"].std, base.stats["audio"].std)
     with pytest.raises(
-        DataFormatError, match=r"with feature set mmcl-live@live-v2.*uses mmcl-live@live-v0.*calibrate baseline"
+        DataFormatError, match=rf"with feature set {FS.ident}.*uses mmcl-live@live-v0.*calibrate baseline"
     ):
         load_baseline(path, OLD_FEATURE_SET)
     del raw["audio"]["columns"][ac("mfcc_3")]

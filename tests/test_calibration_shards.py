@@ -35,7 +35,7 @@ def test_round_trip_keeps_windows_masks_and_feature_set(tmp_path: Path) -> None:
     w.close()
     manifest = json.loads((tmp_path / "c" / MANIFEST).read_text())
     assert [s["windows"] for s in manifest["shards"]] == [4, 4, 2]
-    assert manifest["feature_set"]["version"] == "live-v2" and manifest["windows"] == 10
+    assert manifest["feature_set"]["version"] == LIVE_FEATURE_SET.version and manifest["windows"] == 10
     got = read_calibration(tmp_path / "c", LIVE_FEATURE_SET)
     assert got.total == 10 and got.shards == 3 and got.sources == {"test": 10}
     for a, b in zip(got.inputs.as_tuple(), x.as_tuple(), strict=True):
@@ -63,13 +63,13 @@ def test_large_values_are_stored_in_float32(tmp_path: Path) -> None:
 def test_windows_of_another_feature_set_version_are_refused(tmp_path: Path) -> None:
     w = ShardWriter(tmp_path / "old", OLD_FEATURE_SET, source="monitor", shard_windows=8)
     w.add_inputs(live_windows(3))
-    with pytest.raises(DataFormatError, match=r"mmcl-live@live-v0.*mmcl-live@live-v2.*record-calib"):
+    with pytest.raises(DataFormatError, match=rf"mmcl-live@live-v0.*{LIVE_FEATURE_SET.ident}.*record-calib"):
         read_calibration(tmp_path / "old", LIVE_FEATURE_SET)
     with pytest.raises(DataFormatError, match="live-v0"):
         read_shard(tmp_path / "old" / "shard-00000.npz", LIVE_FEATURE_SET)
     # a manifest edited to claim the current version does not get an old shard through
     m = json.loads((tmp_path / "old" / MANIFEST).read_text())
-    m["feature_set"]["version"] = "live-v2"
+    m["feature_set"]["version"] = LIVE_FEATURE_SET.version
     (tmp_path / "old" / MANIFEST).write_text(json.dumps(m))
     with pytest.raises(DataFormatError, match="live-v0"):
         read_calibration(tmp_path / "old", LIVE_FEATURE_SET)

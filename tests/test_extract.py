@@ -19,7 +19,7 @@ from realtime.features.dataset import assign_splits, read_labels, sign_class
 from realtime.features.extract import OfflineExtractor, segment_windows
 from realtime.features.grid import SampleBuffer
 from realtime.features.media import iter_frames, read_audio
-from realtime.features.text import WordTextTrack
+from realtime.features.text import WordTextTrack, phrase_rule_for
 from realtime.features.transcribe import load_whisper, transcribe_samples
 from realtime.features.vision import FaceFeatureExtractor
 from realtime.features.voice import voice_extractor_for
@@ -39,9 +39,9 @@ def extractor() -> OfflineExtractor:
     ex.close()
 
 
-@pytest.mark.parametrize("version", ["live-v1", "live-v2"])
+@pytest.mark.parametrize("version", ["live-v1", "live-v2", "live-v3"])
 def test_offline_and_streaming_paths_give_the_same_window(version, extractor, shared_data) -> None:
-    """Every column of both feature sets: `mmcl extract`'s path equals the live workers' path."""
+    """Every column of every feature set: `mmcl extract`'s path equals the live workers' path."""
     path = shared_data / "media" / "crema_d" / "1001_DFA_HAP_XX.flv"
     cfg = FeatureConfig(feature_set=version)
     dims = cfg.live_set.dims
@@ -64,7 +64,7 @@ def test_offline_and_streaming_paths_give_the_same_window(version, extractor, sh
         steps += voice.push(AudioChunk(samples[i : i + 1024], t=i / 16000))
     steps += voice.flush()
     words = transcribe_samples(samples, load_whisper(cfg.whisper_cpu_threads), config=cfg)
-    track, text = WordTextTrack(offline_ex.embedder), []
+    track, text = WordTextTrack(offline_ex.embedder, phrase_rule_for(version)), []  # as the text worker
     for w in words:  # committed one word at a time
         text += track.add([w])
 

@@ -43,7 +43,7 @@ class BuiltItems:
 
 
 def recipe_feature_config(cfg: RecipeConfig) -> FeatureConfig:
-    """The live extractors' settings for the recipe (live-v2, the live window, greedy ASR like the monitor)."""
+    """The live extractors' settings for the recipe (the live feature set, the live window, greedy ASR as live)."""
     return FeatureConfig(window_s=cfg.compose.window_s, whisper_beam_size=cfg.text.asr_beam_size)
 
 

@@ -1,4 +1,4 @@
-"""Cut live-sized windows from the items and combine modalities into samples (feature set live-v2).
+"""Cut live-sized windows from the items and combine modalities into samples (the live feature set).
 
 Windows (``compose.window_s`` = 5 s, L = 50 steps at 10 Hz, what the monitor feeds the model):
 
@@ -23,7 +23,7 @@ P      a pyAudioAnalysis clip (voice + words)                               its 
 F      a face only (a silent person): audio and text masked                 smiling +1.5 / neutral 0
 =====  ===================================================================  ===========================
 
-* **Speaker sessions** (live-v2 voice): the items keep the raw voice steps; each voice window is
+* **Speaker sessions** (live-v2/v3 voice): the items keep the raw voice steps; each voice window is
   normalised by ``realtime.features.speaker.SpeakerNormalizer`` — the shipped prior, then 0 ..
   ``max_priming_clips`` other recordings of the same speaker (training: a random number; evaluation: all of
   them up to that number), then the clip itself causally. That is what the monitor does after the person

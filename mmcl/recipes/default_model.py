@@ -1,4 +1,4 @@
-"""The recipe of the shipped default checkpoint: real data → live-v2 features → grouped CV → MMCL → checkpoint.
+"""The recipe of the shipped default checkpoint: real data → live features → grouped CV → MMCL → checkpoint.
 
     build_items   rated sentences (clean text; eSpeak + ASR), RAVDESS, pyAudioAnalysis, London faces
                   [+ CREMA-D, MOUD: evaluation only]; each source's person groups split dev / final test

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from mmcl.recipes.config import RecipeConfig
+from model.featureset import LIVE_FEATURE_SET
 
 COLUMNS = (
     ("voice_bal", "voice alone: valence polarity (balanced)", True),
@@ -72,7 +73,8 @@ def intervals_table(calib: dict[str, Any]) -> str:
 
 def render_report(result: Any, cfg: RecipeConfig) -> str:
     out = ["# Default model: recipe report\n"]
-    out.append(f"Feature set live-v2; {cfg.protocol.folds}-fold person-grouped CV over the development groups, "
+    out.append(f"Feature set {LIVE_FEATURE_SET.version}; {cfg.protocol.folds}-fold person-grouped CV over the "
+               "development groups, "
                f"seeds {cfg.protocol.seeds}, {cfg.train.epochs} epochs (last kept).\n")  # fmt: skip
     out.append("## Items per source and side\n")
     out.append(_table(["source", "dev", "test", "eval"],

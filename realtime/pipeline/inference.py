@@ -252,7 +252,7 @@ class InferenceEngine:
         feature_set: str | None = None,
     ) -> None:
         self.backend = backend
-        # the live feature-set version the model was trained on ('live-v1', 'live-v2'); the pipeline computes it
+        # the live feature-set version the model was trained on ('live-v1' … 'live-v3'); the pipeline computes it
         self.feature_set = feature_set
         self.decoder = SentimentDecoder(task, temperature)
         self.interval = interval if task.task == "regression" else None
