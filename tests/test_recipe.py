@@ -27,7 +27,7 @@ def test_recipe_yaml_is_strict_and_complete():
     assert cfg.text.rating_scale == 0.75 and cfg.compose.window_s == 5.0
     assert cfg.voice.valence["happy"] > 0 > cfg.voice.valence["sad"]
     assert cfg.protocol.folds >= 3 and len(cfg.protocol.seeds) >= 3 and len(cfg.protocol.candidates) >= 3
-    assert {c.get("csd") for c in cfg.protocol.candidates} >= {"reference", "step"}
+    assert {c.get("csd") for c in cfg.protocol.candidates} >= {"paper", "reference"}
     assert any(c.get("ablation") == "no_csd" for c in cfg.protocol.candidates)
     assert cfg.train.select_metric in ("auto", "last")
     with pytest.raises(ConfigError, match=r"unknown config key 'recipe\.text\.n_sentense'"):
@@ -277,7 +277,7 @@ def test_train_default_end_to_end_on_a_tiny_subset_is_deterministic(shared_data,
     result = json.loads((tmp_path / "a" / "recipe_result.json").read_text())
     assert set(result["sizes"]) == {"face", "voice", "pyaa", "text", "clean_text"}
     assert result["sizes"]["voice"] == {"dev": 2, "test": 2}
-    assert {"linear probe", "late fusion", "MMCL CSD step", "MMCL CSD reference", "MMCL CSD off"} <= set(result["cv"])
+    assert {"linear probe", "late fusion", "MMCL CSD paper", "MMCL CSD reference", "MMCL CSD off"} <= set(result["cv"])
     assert "MMCL (shipped)" in out and (tmp_path / "a" / "report.md").is_file()
     # the interval the monitor shows: split conformal on the chosen candidate's out-of-fold CV residuals
     from realtime.pipeline.inference import checkpoint_interval
