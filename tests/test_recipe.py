@@ -66,6 +66,8 @@ def test_espeak_speech_is_16k_and_deterministic():
     b = speak("What a wonderful day", "en-us", 170, 50)
     assert a.dtype == np.float32 and 0.5 < len(a) / 16000 < 4.0
     assert np.array_equal(a, b) and np.abs(a).max() > 0.05
+    # a rated sentence may begin with a dash (the tweets do): it is text to speak, not an eSpeak option
+    assert np.array_equal(speak("- What a wonderful day", "en-us", 170, 50), a)
 
 
 def test_ravdess_direct_read_equals_ffmpeg_decoding(shared_data):

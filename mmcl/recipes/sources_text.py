@@ -185,7 +185,7 @@ def speak(text: str, voice: str, rate: int, pitch: int) -> np.ndarray:
             "espeak-ng is not installed: `apt-get install espeak-ng` (scripts/setup.sh does)"
         )
     proc = subprocess.run(
-        [exe, "-v", voice, "-s", str(rate), "-p", str(pitch), "--stdout", text],
+        [exe, "-v", voice, "-s", str(rate), "-p", str(pitch), "--stdout", "--", text],  # "--": text may start with "-"
         capture_output=True, check=False,
     )  # fmt: skip
     if proc.returncode != 0 or len(proc.stdout) < 100:
