@@ -50,6 +50,11 @@ class ModelConfig:
     # "mean_last" (the mean and the last real step side by side: the latest phrase / voice / face of a live
     # window), "attention" (a learned masked softmax over the steps).
     pool: Pooling = "mean"
+    # The integration keeps the specific steps themselves beside the cross-attention over them
+    # (Z~ = Z~c + CrossAttn(Z~c, Zs) + Zs). With ``csd: step`` a step's common and specific parts then sum
+    # back to the step (g·Z + (1 − g)·Z), so a step CSD routes almost wholly to the specific part (partners
+    # whose latent steps are near-orthogonal, as in the default model's spoken windows) keeps its features.
+    specific_residual: bool = False
 
     def __post_init__(self) -> None:
         for name in ("dim_vision", "dim_audio", "dim_text"):

@@ -79,11 +79,14 @@ class EnhanceBlock(nn.Module):
 class IntegrateBlock(nn.Module):
     """Complementary specific feature integration: CrossAttn(query = Z~c, key/value = Zs) (paper §III-D).
 
-    Without cross-attention (ablation ``no_cross_attn``) the specific part is added step by step instead.
+    Without cross-attention (ablation ``no_cross_attn``) the specific part is added step by step instead;
+    ``specific_residual`` adds the specific steps beside the cross-attention too (``ModelConfig``).
     """
 
-    def __init__(self, d_model: int, n_heads: int, ff_mult: int, dropout: float, cross_attn: bool) -> None:
+    def __init__(self, d_model: int, n_heads: int, ff_mult: int, dropout: float, cross_attn: bool,
+                 specific_residual: bool = False) -> None:  # fmt: skip
         super().__init__()
+        self.specific_residual = specific_residual
         self.norm_q = nn.LayerNorm(d_model) if cross_attn else None
         self.norm_kv = nn.LayerNorm(d_model)
         self.attn = MaskedMultiheadAttention(d_model, n_heads, dropout) if cross_attn else None
@@ -95,6 +98,8 @@ class IntegrateBlock(nn.Module):
         keep = mask[:, :, None].to(common.dtype)
         if self.attn is not None and self.norm_q is not None:
             x = common + self.drop(self.attn(self.norm_q(common), self.norm_kv(specific), mask))
+            if self.specific_residual:
+                x = x + specific * keep
         else:
             x = common + self.norm_kv(specific) * keep
         x = x + self.drop(self.ff(self.norm_ff(x)))

@@ -64,7 +64,7 @@ class MMCL(nn.Module):
         self.integrate = nn.ModuleDict(
             {
                 m: nn.ModuleList(
-                    IntegrateBlock(d, cfg.n_heads, cfg.ff_mult, cfg.dropout, use_cross)
+                    IntegrateBlock(d, cfg.n_heads, cfg.ff_mult, cfg.dropout, use_cross, cfg.specific_residual)
                     for _ in range(cfg.cross_layers)
                 )
                 for m in MODALITIES

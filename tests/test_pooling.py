@@ -100,3 +100,20 @@ def test_a_lone_modality_keeps_its_latest_step_only_with_csd_alone_identity():
                               csd_alone=alone)  # fmt: skip
             model = MMCL(cfg).eval()
             assert torch.allclose(model(*xs, *masks), model(*flipped, *masks), atol=1e-5) is same, alone
+
+
+def test_specific_residual_keeps_the_latest_step_where_csd_step_routes_everything_to_the_specific_part():
+    """``csd: step`` with nothing shared (words alone, ``csd_alone: specific``: gate 0, common = 0) leaves the
+    cross-attention a constant query, so every step reads the same and the order is lost; with
+    ``specific_residual`` each step keeps its own features and the latest phrase counts."""
+    xs, masks = _inputs(1, 6)
+    masks[0][:] = False
+    masks[1][:] = False
+    flipped = [x.flip(1) for x in xs]
+    with torch.no_grad():
+        for residual, same in ((False, True), (True, False)):
+            torch.manual_seed(0)
+            cfg = ModelConfig(**DIMS, d_model=32, n_heads=4, head_hidden=16, pool="mean_last", csd="step",
+                              csd_alone="specific", specific_residual=residual)  # fmt: skip
+            model = MMCL(cfg).eval()
+            assert torch.allclose(model(*xs, *masks), model(*flipped, *masks), atol=1e-5) is same, residual
