@@ -97,7 +97,7 @@ def gate_study(cfg, dev, checkpoint: Path) -> None:
 
     from mmcl.recipes.compose import Composer, to_split
     from model.checkpoint import load_checkpoint
-    from model.csd import masked_cosine
+    from model.csd import step_gate
     from model.featureset import LIVE_FEATURE_SET
     from realtime.features.speaker import load_prior
 
@@ -110,16 +110,11 @@ def gate_study(cfg, dev, checkpoint: Path) -> None:
     print(f"step gate of {checkpoint.name} (csd {model.cfg.csd}; mean cosine to the partner's steps in [0, 1]):")
     for kind, mod, partner in (("T", "text", "audio"), ("T", "audio", "text"), ("V", "text", "audio")):
         split = to_split([s for s in samples if s.kind == kind])
-        z = {}
+        mask = {m: torch.as_tensor(getattr(split, f"{m}_mask")) for m in (mod, partner)}
         with torch.no_grad():
-            for m in (mod, partner):
-                x = torch.nan_to_num(torch.as_tensor(getattr(split, m)))
-                h = model.project[m]((x - getattr(model, f"mean_{m}")) / getattr(model, f"std_{m}"))
-                z[m] = h * torch.as_tensor(getattr(split, f"{m}_mask"))[:, :, None].float()
-            sim = masked_cosine(z[mod], z[partner])
-            om = torch.as_tensor(getattr(split, f"{partner}_mask")).float()[:, None, :]
-            gate = ((sim * om).sum(-1) / om.sum(-1).clamp_min(1)).clamp(0, 1)
-        g = gate[torch.as_tensor(getattr(split, f"{mod}_mask"))].numpy()
+            z = {m: model.latent_steps(m, torch.as_tensor(getattr(split, m)), mask[m]) for m in mask}
+            gate = step_gate(z[mod], [z[partner]], [mask[partner]])
+        g = gate[mask[mod]].numpy()
         print(f"  {kind} windows, {mod:5s} vs {partner:5s}: mean {g.mean():.3f}  median {np.median(g):.3f}  "
               f"p90 {np.quantile(g, 0.9):.3f}  share exactly 0 {(g == 0).mean():.3f}  ({len(g)} steps)")  # fmt: skip
 

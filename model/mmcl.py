@@ -99,15 +99,7 @@ class MMCL(nn.Module):
     ) -> MMCLOutput:
         xs = {"vision": vision, "audio": audio, "text": text}
         masks = {"vision": vision_mask.bool(), "audio": audio_mask.bool(), "text": text_mask.bool()}
-        z: dict[str, torch.Tensor] = {}
-        for m in MODALITIES:
-            x = torch.nan_to_num(xs[m].float(), nan=0.0, posinf=0.0, neginf=0.0)  # (B, L, D_m)
-            x = (x - getattr(self, f"mean_{m}")) / getattr(self, f"std_{m}")
-            keep = masks[m][:, :, None].float()
-            h = self.project[m](x)  # (B, L, d)
-            if self.time_code is not None:
-                h = h + self.time_code[: h.shape[1]]
-            z[m] = h * keep  # zero at padded steps
+        z = {m: self.latent_steps(m, xs[m], masks[m]) for m in MODALITIES}
 
         common: dict[str, torch.Tensor] = {}
         specific: dict[str, torch.Tensor] = {}
@@ -137,6 +129,15 @@ class MMCL(nn.Module):
             common=pooled_common,
             present={m: masks[m].any(dim=1) for m in MODALITIES},
         )
+
+    def latent_steps(self, m: str, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Z_m (B, L, d): modality ``m``'s steps (B, L, D_m) standardised, projected (+ time code), zero at padding."""
+        x = torch.nan_to_num(x.float(), nan=0.0, posinf=0.0, neginf=0.0)
+        x = (x - getattr(self, f"mean_{m}")) / getattr(self, f"std_{m}")
+        h = self.project[m](x)  # (B, L, d)
+        if self.time_code is not None:
+            h = h + self.time_code[: h.shape[1]]
+        return h * mask[:, :, None].float()
 
     def _pool(self, m: str, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         if self.cfg.pool == "attention":
