@@ -5,7 +5,7 @@ checkpoints carry the feature set's name, version and column counts; the live pi
 checkpoint whose feature set differs from the one it computes (``check_compatible``).
 
 The live feature sets are what ``realtime.features`` computes, offline over files and online from devices,
-on a 10 Hz grid (one step per 100 ms). Three versions exist; ``LIVE_FEATURE_SET`` is the default (v2, what
+on a 10 Hz grid (one step per 100 ms). Three versions exist; ``LIVE_FEATURE_SET`` is the default (v3, what
 the shipped model reads) and ``live_feature_set(version)`` returns any of them (old checkpoints keep working:
 the monitor computes the version a checkpoint records).
 
@@ -171,9 +171,9 @@ LIVE_V2 = FeatureSet(
 )
 LIVE_V3 = replace(LIVE_V2, version="live-v3")  # v2's columns; the words' phrase rule differs (realtime.features.text)
 LIVE_FEATURE_SETS: dict[str, FeatureSet] = {fs.version: fs for fs in (LIVE_V1, LIVE_V2, LIVE_V3)}
-# What `mmcl extract` and the recipe compute unless told otherwise (the monitor computes its checkpoint's). live-v2:
-# the default model trained on live-v3 (v6) failed the shipped-model tests, so v5 on live-v2 stays (MODEL_CARD.md).
-LIVE_FEATURE_SET = LIVE_V2
+# What `mmcl extract` and the recipe compute unless told otherwise (the monitor computes its checkpoint's): live-v3,
+# the feature set of the shipped model since v8 (v5, on live-v2, before it; MODEL_CARD.md).
+LIVE_FEATURE_SET = LIVE_V3
 
 
 def live_feature_set(version: str) -> FeatureSet:

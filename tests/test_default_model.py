@@ -1,6 +1,6 @@
 """The shipped default checkpoint (model/pretrained/mmcl_live_default.pt).
 
-It loads for the live feature set live-v2 and nothing else, and on real held-out inputs from ../shared/data,
+It loads for the live feature set live-v3 and nothing else, and on real held-out inputs from ../shared/data,
 extracted now through the live extractors (eSpeak NG → faster-whisper → e5 + sentiment head; RAVDESS voice
 in a speaker session; MediaPipe + expression model on the London portraits), it separates clearly positive
 from clearly negative (or neutral) inputs. The held-out items are those of the recipe's final-test groups,
@@ -58,7 +58,7 @@ def predict_samples(model, items, recipe, kind: str) -> tuple[np.ndarray, list]:
 
 
 def test_shipped_checkpoint_loads_for_the_live_feature_set(shipped):
-    assert shipped.feature_set.ident == LIVE_FEATURE_SET.ident == "mmcl-live@live-v2"
+    assert shipped.feature_set.ident == LIVE_FEATURE_SET.ident == "mmcl-live@live-v3"
     assert shipped.model_cfg.input_dims == LIVE_FEATURE_SET.dims
     assert shipped.model_cfg.csd in ("paper", "reference", "step") or shipped.model_cfg.ablation == "no_csd"
     assert shipped.task.task == "regression"
@@ -86,7 +86,7 @@ def test_checkpoint_of_another_feature_set_version_is_refused(shipped, tmp_path)
     other = dataclasses.replace(LIVE_FEATURE_SET, version="live-v0")
     path = save_checkpoint(tmp_path / "old.pt", shipped.model, task=TaskInfo(**shipped.task.to_dict()),
                            feature_set=other, half=True)  # fmt: skip
-    with pytest.raises(CheckpointError, match=r"mmcl-live@live-v0.*mmcl-live@live-v2"):
+    with pytest.raises(CheckpointError, match=r"mmcl-live@live-v0.*mmcl-live@live-v3"):
         load_checkpoint(path, expected_features=LIVE_FEATURE_SET)
     renamed = dataclasses.replace(LIVE_FEATURE_SET, audio=("loudness", *LIVE_FEATURE_SET.audio[1:]))
     path = save_checkpoint(tmp_path / "cols.pt", shipped.model, task=TaskInfo(**shipped.task.to_dict()),

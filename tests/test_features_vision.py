@@ -37,7 +37,7 @@ def moud(shared_data, face) -> list[tuple[np.ndarray, object]]:
 def test_columns_match_the_feature_set(face) -> None:
     assert VISION_DIM == len(VISION_COLUMNS) == LIVE_V1.dims["vision"] == 56
     assert VISION_COLUMNS[-1] == "face_present"
-    # live-v2 (the default) = the 56 of live-v1, then the 7 expression probabilities
+    # live-v2 and live-v3 (the default) = the 56 of live-v1, then the 7 expression probabilities
     assert LIVE_FEATURE_SET.vision[:56] == VISION_COLUMNS and len(LIVE_FEATURE_SET.vision) == 63
     assert face.dim == 63
 

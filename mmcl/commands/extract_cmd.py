@@ -41,7 +41,7 @@ def extract(
     ] = None,
     features: Annotated[
         str | None,
-        typer.Option("--features", help="Live feature set: live-v2 (default), live-v3 or live-v1."),
+        typer.Option("--features", help="Live feature set: live-v3 (default), live-v2 or live-v1."),
     ] = None,
     config: Annotated[
         list[Path] | None, typer.Option("--config", help="App config YAML (features: section); repeatable.")
