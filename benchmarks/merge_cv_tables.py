@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mmcl.recipes.default_model import candidate_name, choose  # noqa: E402
-from mmcl.recipes.report import COLUMNS  # noqa: E402
+from mmcl.recipes.report import cv_table  # noqa: E402
 
 BASELINES = ("linear probe", "late fusion")
 KEYS = ("fold", "seed", "voice_bal", "voice_happy", "face_auc", "text_clean", "text_tts", "mae", "arousal_r")
@@ -67,21 +67,10 @@ def merge(tables: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _cell(entry: dict[str, Any], key: str, pct: bool) -> str:
-    mean, std = entry["summary"][key]
-    if math.isnan(mean):
-        return "–"
-    return f"{100 * mean:.1f} ± {100 * std:.1f}%" if pct else f"{mean:.3f}"
-
-
 def markdown(table: dict[str, Any]) -> str:
-    head = ["model", "runs", *(key for key, _, _ in COLUMNS), "score"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
-    for name, entry in table.items():
-        cells = [name, str(len(entry["folds"])), *(_cell(entry, k, p) for k, _, p in COLUMNS)]
-        cells.append(f"{float(np.nanmean(entry['score'])):.4f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    """The recipe report's CV table, then each row's mean CV score (what the choice rule ranks)."""
+    scores = "\n".join(f"- {name}: score {float(np.nanmean(e['score'])):.4f}" for name, e in table.items())
+    return cv_table(table) + "\n" + scores
 
 
 def main(argv: list[str] | None = None) -> int:
