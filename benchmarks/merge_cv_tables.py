@@ -6,8 +6,8 @@ candidate measured by one run need not be re-trained by the next. The merge chec
 baselines (linear probe, late fusion) must agree row by row across the runs, and a candidate present in
 several runs must agree too; otherwise it stops.
 
-    .venv/bin/python benchmarks/merge_cv_tables.py benchmarks/results/default_model_v7_recipe.json \\
-        runs/v8/recipe_result.json --candidate '{"csd": "step", "specific_residual": true}' ...
+    .venv/bin/python benchmarks/merge_cv_tables.py benchmarks/results/default_model_v8_recipe.json \\
+        benchmarks/results/default_model_v8_wd001_cv.json --candidate '{"csd": "step", "specific_residual": true}' ...
 
 Prints the merged CV table (markdown, as the model card quotes it) and the candidate the rule chooses.
 """
@@ -26,11 +26,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from mmcl.recipes.cv import METRICS  # noqa: E402
 from mmcl.recipes.default_model import candidate_name, choose  # noqa: E402
 from mmcl.recipes.report import cv_table  # noqa: E402
 
 BASELINES = ("linear probe", "late fusion")
-KEYS = ("fold", "seed", "voice_bal", "voice_happy", "face_auc", "text_clean", "text_tts", "mae", "arousal_r")
+KEYS = ("fold", "seed", *METRICS)
 
 
 def _same_rows(a: list[dict[str, Any]], b: list[dict[str, Any]], tol: float = 1e-9) -> bool:
